@@ -1,0 +1,176 @@
+//! The function itself: turns a `RunFunctionRequest` into the fleet domain's
+//! terms, composes, and writes the result back as a `RunFunctionResponse`.
+//! Both the gRPC server and `render` call [`run_function`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::fleet::{self, Composition, EventSeverity, FleetRequest};
+use crate::proto::v1::{
+    Ready, Requirements, Resource, RunFunctionRequest, RunFunctionResponse, Severity, State,
+};
+use crate::protocol::request::{input, observed_composite, observed_resources, tag};
+use crate::protocol::response::{
+    ResultExt, condition, fatal, require_resource_by_name, response_to, result,
+};
+use crate::protocol::structs::{json_to_struct, map_to_struct, struct_to_map};
+
+/// How long Crossplane may reuse a response when the input sets no TTL.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// Runs the function on one request. Never fails: input that cannot compose
+/// becomes a Fatal result in the response.
+pub fn run_function(request: &RunFunctionRequest) -> RunFunctionResponse {
+    let composite = observed_composite(request);
+    let xr_kind = composite
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let xr_name = composite
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "run_function",
+        tag = tag(request),
+        xr.kind = xr_kind,
+        xr.name = xr_name
+    );
+    let _entered = span.enter();
+
+    let fleet_request = FleetRequest {
+        composite,
+        observed: observed_resources(request),
+        required: answered_requirements(request),
+        input: input(request),
+    };
+
+    let mut response = response_to(request, DEFAULT_TTL);
+
+    match fleet::compose(&fleet_request) {
+        Ok(composition) => {
+            apply_composition(&mut response, composition);
+            tracing::info!(resources = desired_count(&response), "composed fleet");
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot compose fleet");
+            fatal(&mut response, error.to_string());
+        }
+    }
+
+    response
+}
+
+/// Collects every requirement Crossplane has answered, from either the
+/// current or the deprecated field.
+fn answered_requirements(request: &RunFunctionRequest) -> BTreeMap<String, Vec<Value>> {
+    #[allow(deprecated)]
+    let keys = request
+        .required_resources
+        .keys()
+        .chain(request.extra_resources.keys());
+
+    keys.filter_map(|key| {
+        crate::protocol::request::required_resources(request, key).map(|items| (key.clone(), items))
+    })
+    .collect()
+}
+
+/// Writes a composition into the response, changing only what the fleet
+/// owns: its composed resources, its status fields, its conditions, results
+/// and requirements. Resources of earlier pipeline steps stay as they are.
+fn apply_composition(response: &mut RunFunctionResponse, composition: Composition) {
+    let desired = response.desired.get_or_insert_with(State::default);
+
+    for (name, composed) in composition.resources {
+        let ready = match composed.ready {
+            Some(true) => Ready::True,
+            Some(false) => Ready::False,
+            None => Ready::Unspecified,
+        };
+        let Ok(body) = json_to_struct(&composed.resource) else {
+            continue;
+        };
+
+        desired.resources.insert(
+            name,
+            Resource {
+                resource: Some(body),
+                connection_details: Default::default(),
+                ready: ready as i32,
+            },
+        );
+    }
+
+    if !composition.status.is_empty() {
+        set_desired_status(desired, composition.status);
+    }
+
+    for c in composition.conditions {
+        response.conditions.push(condition(
+            c.condition_type,
+            c.status,
+            c.reason,
+            Some(c.message),
+        ));
+    }
+
+    for event in composition.events {
+        let severity = match event.severity {
+            EventSeverity::Warning => Severity::Warning,
+            EventSeverity::Normal => Severity::Normal,
+        };
+        response.results.push(
+            result(severity, event.message)
+                .with_reason(event.reason)
+                .for_composite_and_claim(),
+        );
+    }
+
+    if !composition.requirements.is_empty() {
+        let requirements = response
+            .requirements
+            .get_or_insert_with(Requirements::default);
+        for r in composition.requirements {
+            require_resource_by_name(
+                requirements,
+                r.key,
+                r.api_version,
+                r.kind,
+                r.name,
+                r.namespace,
+            );
+        }
+    }
+}
+
+/// Merges `status` into the desired composite's status, keeping any status
+/// fields an earlier step set that the fleet does not own.
+fn set_desired_status(desired: &mut State, status: Map<String, Value>) {
+    let composite = desired.composite.get_or_insert_with(Resource::default);
+    let mut body = composite
+        .resource
+        .as_ref()
+        .map(struct_to_map)
+        .unwrap_or_default();
+
+    let merged = match body.remove("status") {
+        Some(Value::Object(mut existing)) => {
+            existing.extend(status);
+            existing
+        }
+        _ => status,
+    };
+    body.insert("status".to_string(), Value::Object(merged));
+
+    composite.resource = Some(map_to_struct(&body));
+}
+
+fn desired_count(response: &RunFunctionResponse) -> usize {
+    response
+        .desired
+        .as_ref()
+        .map_or(0, |state| state.resources.len())
+}
