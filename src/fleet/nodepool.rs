@@ -118,20 +118,7 @@ pub fn plan_node_pool(request: &NodePoolRequest<'_>) -> Result<NodePoolPlan, Fle
     };
 
     let Some(items) = request.required else {
-        return Ok(NodePoolPlan {
-            requirement,
-            object: None,
-            ready: None,
-            status: json!({"name": pool}),
-            conditions: vec![ready_condition(
-                None,
-                "WaitingForNodePool",
-                format!(
-                    "waiting for Crossplane to fetch {NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION})"
-                ),
-            )],
-            events: Vec::new(),
-        });
+        return Ok(waiting_plan(pool, requirement));
     };
 
     // Crossplane fetches the pool by name, so any other item is not the pool.
@@ -139,30 +126,10 @@ pub fn plan_node_pool(request: &NodePoolRequest<'_>) -> Result<NodePoolPlan, Fle
         .iter()
         .find(|item| item.pointer("/metadata/name").and_then(Value::as_str) == Some(pool));
     let Some(live) = live else {
-        return Ok(NodePoolPlan {
-            requirement,
-            object: None,
-            ready: None,
-            status: json!({"name": pool, "found": false}),
-            conditions: vec![ready_condition(
-                Some(false),
-                "NodePoolNotFound",
-                format!(
-                    "{NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION}) was not found: create it or set \
-                     spec.nodePool.name to an existing pool. If it exists, grant Crossplane RBAC to get, \
-                     list and watch nodepools.karpenter.sh"
-                ),
-            )],
-            events: Vec::new(),
-        });
+        return Ok(not_found_plan(pool, requirement));
     };
 
     let entries = read_requirements(pool, live)?;
-    let fleet: BTreeSet<&str> = request
-        .architectures
-        .iter()
-        .map(|arch| arch.as_str())
-        .collect();
 
     // An entry that no architecture can satisfy is the pool owner's choice,
     // so the patch does not rewrite it and composes nothing.
@@ -174,6 +141,11 @@ pub fn plan_node_pool(request: &NodePoolRequest<'_>) -> Result<NodePoolPlan, Fle
         return Ok(excluded_plan(request, requirement, &entries, index, entry));
     }
 
+    let fleet: BTreeSet<&str> = request
+        .architectures
+        .iter()
+        .map(|arch| arch.as_str())
+        .collect();
     let patched = patch_entries(&entries, &fleet);
     let before = allowed_architectures(&live_rules(&entries));
     let after = allowed_architectures(&patched.rules);
@@ -194,58 +166,59 @@ pub fn plan_node_pool(request: &NodePoolRequest<'_>) -> Result<NodePoolPlan, Fle
 
     let key = format!("nodepool-{pool}");
     let object = patch_object(request, patched.requirements, &widened);
-    let ready = request.observed_object.map(is_ready);
-
-    let mut conditions = Vec::new();
-    if adding.is_empty() {
-        conditions.push(ready_condition(
-            Some(true),
-            "NodePoolAllowsArchitectures",
-            format!(
-                "{NODE_POOL_KIND} {pool:?} allows every architecture of the fleet: {}",
-                join(request.architectures.iter().map(|arch| arch.as_str()))
-            ),
-        ));
-    } else {
-        conditions.push(ready_condition(
-            Some(false),
-            "UpdatingNodePool",
-            format!(
-                "{NODE_POOL_KIND} {pool:?} does not allow {} yet: the composed Object {key:?} adds {} to {REQUIREMENTS_PATH}",
-                join(adding.iter().map(|arch| arch.as_str())),
-                if adding.len() == 1 { "it" } else { "them" },
-            ),
-        ));
-    }
-    conditions.push(widened_condition(pool, &widened, request.architectures));
-
-    let mut events = Vec::new();
-    if !adding.is_empty() {
-        let added = join(adding.iter().map(|arch| arch.as_str()));
-        events.push(FleetEvent {
-            severity: EventSeverity::Warning,
-            reason: "NodePoolWidened".to_string(),
-            message: format!(
-                "widening {NODE_POOL_KIND} {pool:?} to allow {added}: workloads on that pool without a \
-                 {ARCH_LABEL} node selector or affinity may now run on {added} nodes. A dedicated NodePool \
-                 with a taint per extra architecture, which only the runner jobs tolerate, avoids that"
-            ),
-        });
-    }
 
     Ok(NodePoolPlan {
         requirement,
-        object: Some((key, object)),
-        ready,
+        ready: request.observed_object.map(is_ready),
         status: json!({
             "name": pool,
             "found": true,
             "architectures": after.iter().collect::<Vec<_>>(),
             "widened": widened.iter().map(|arch| arch.as_str()).collect::<Vec<_>>(),
         }),
-        conditions,
-        events,
+        conditions: vec![
+            allows_condition(pool, &key, &adding, request.architectures),
+            widened_condition(pool, &widened, request.architectures),
+        ],
+        events: widening_event(pool, &adding).into_iter().collect(),
+        object: Some((key, object)),
     })
+}
+
+fn waiting_plan(pool: &str, requirement: Requirement) -> NodePoolPlan {
+    NodePoolPlan {
+        requirement,
+        object: None,
+        ready: None,
+        status: json!({"name": pool}),
+        conditions: vec![ready_condition(
+            None,
+            "WaitingForNodePool",
+            format!(
+                "waiting for Crossplane to fetch {NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION})"
+            ),
+        )],
+        events: Vec::new(),
+    }
+}
+
+fn not_found_plan(pool: &str, requirement: Requirement) -> NodePoolPlan {
+    NodePoolPlan {
+        requirement,
+        object: None,
+        ready: None,
+        status: json!({"name": pool, "found": false}),
+        conditions: vec![ready_condition(
+            Some(false),
+            "NodePoolNotFound",
+            format!(
+                "{NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION}) was not found: create it or set \
+                 spec.nodePool.name to an existing pool. If it exists, grant Crossplane RBAC to get, \
+                 list and watch nodepools.karpenter.sh"
+            ),
+        )],
+        events: Vec::new(),
+    }
 }
 
 /// One entry of `spec.template.spec.requirements`, checked for shape.
@@ -667,6 +640,56 @@ fn ready_condition(status: Option<bool>, reason: &str, message: String) -> Fleet
         reason: reason.to_string(),
         message,
     }
+}
+
+/// Builds the `NodePoolReady` condition of a found pool: True once the live
+/// pool allows every fleet architecture, False while the patch is pending.
+fn allows_condition(
+    pool: &str,
+    key: &str,
+    adding: &BTreeSet<Arch>,
+    fleet: &[Arch],
+) -> FleetCondition {
+    if adding.is_empty() {
+        return ready_condition(
+            Some(true),
+            "NodePoolAllowsArchitectures",
+            format!(
+                "{NODE_POOL_KIND} {pool:?} allows every architecture of the fleet: {}",
+                join(fleet.iter().map(|arch| arch.as_str()))
+            ),
+        );
+    }
+
+    ready_condition(
+        Some(false),
+        "UpdatingNodePool",
+        format!(
+            "{NODE_POOL_KIND} {pool:?} does not allow {} yet: the composed Object {key:?} adds {} to \
+             {REQUIREMENTS_PATH}",
+            join(adding.iter().map(|arch| arch.as_str())),
+            if adding.len() == 1 { "it" } else { "them" },
+        ),
+    )
+}
+
+/// Builds the Warning event for a call whose patch adds architectures to the
+/// live pool.
+fn widening_event(pool: &str, adding: &BTreeSet<Arch>) -> Option<FleetEvent> {
+    if adding.is_empty() {
+        return None;
+    }
+
+    let added = join(adding.iter().map(|arch| arch.as_str()));
+    Some(FleetEvent {
+        severity: EventSeverity::Warning,
+        reason: "NodePoolWidened".to_string(),
+        message: format!(
+            "widening {NODE_POOL_KIND} {pool:?} to allow {added}: workloads on that pool without a \
+             {ARCH_LABEL} node selector or affinity may now run on {added} nodes. A dedicated NodePool \
+             with a taint per extra architecture, which only the runner jobs tolerate, avoids that"
+        ),
+    })
 }
 
 fn widened_condition(pool: &str, widened: &BTreeSet<Arch>, fleet: &[Arch]) -> FleetCondition {
