@@ -466,3 +466,22 @@ fn xrd_schema_is_structural() {
 
     assert_eq!(problems, Vec::<String>::new());
 }
+
+#[test]
+fn fleet_examples_share_spec() {
+    let xr = single_example("xr.yaml");
+    let claim = single_example("claim.yaml");
+    let namespaced = single_example("namespaced/xr.yaml");
+
+    assert_eq!(claim["spec"], xr["spec"]);
+    assert_eq!(claim["metadata"]["namespace"], json!("platform"));
+
+    // The namespaced XR differs only where its Release must read the token
+    // Secrets from its own namespace.
+    let mut expected = xr["spec"].clone();
+    for arch in ["amd64", "arm64"] {
+        expected["runnerTokenSecrets"][arch]["namespace"] = json!("platform");
+    }
+    assert_eq!(namespaced["spec"], expected);
+    assert_eq!(namespaced["metadata"]["namespace"], json!("platform"));
+}
