@@ -4,6 +4,7 @@
 //! sees gRPC, so every rule can be tested on its own.
 
 pub mod arch;
+pub mod nodepool;
 pub mod scope;
 
 use std::collections::BTreeMap;
