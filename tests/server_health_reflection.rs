@@ -10,48 +10,52 @@ use function_gitlab_runner_fleet::server::ServerConfig;
 use prost::Message;
 use prost_types::FileDescriptorProto;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_reflection::pb::{v1, v1alpha};
 
 const V1_SERVICE: &str = "apiextensions.fn.proto.v1.FunctionRunnerService";
 const V1BETA1_SERVICE: &str = "apiextensions.fn.proto.v1beta1.FunctionRunnerService";
 
-/// Sends `requests` over one v1 reflection stream and returns the answers
-/// in order.
+/// Sends `requests` over one v1 reflection stream and returns the
+/// responses in order.
 async fn reflect_v1(
     channel: Channel,
     requests: Vec<v1::server_reflection_request::MessageRequest>,
 ) -> Vec<v1::server_reflection_response::MessageResponse> {
-    let requests = requests.into_iter().map(|message| v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(message),
-    });
+    let requests = requests
+        .into_iter()
+        .map(|message| v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(message),
+        });
     let mut stream = v1::server_reflection_client::ServerReflectionClient::new(channel)
         .server_reflection_info(tokio_stream::iter(requests))
         .await
         .unwrap()
         .into_inner();
 
-    let mut answers = Vec::new();
-    while let Some(answer) = stream.message().await.unwrap() {
-        answers.push(answer.message_response.unwrap());
+    let mut replies = Vec::new();
+    while let Some(reply) = stream.message().await.unwrap() {
+        replies.push(reply.message_response.unwrap());
     }
-    answers
+    replies
 }
 
-fn service_names(answer: &v1::server_reflection_response::MessageResponse) -> Vec<String> {
-    match answer {
-        v1::server_reflection_response::MessageResponse::ListServicesResponse(list) => {
-            list.service.iter().map(|service| service.name.clone()).collect()
-        }
+fn service_names(reply: &v1::server_reflection_response::MessageResponse) -> Vec<String> {
+    match reply {
+        v1::server_reflection_response::MessageResponse::ListServicesResponse(list) => list
+            .service
+            .iter()
+            .map(|service| service.name.clone())
+            .collect(),
         other => panic!("expected a service list, got {other:?}"),
     }
 }
 
-fn files(answer: &v1::server_reflection_response::MessageResponse) -> Vec<FileDescriptorProto> {
-    match answer {
+fn files(reply: &v1::server_reflection_response::MessageResponse) -> Vec<FileDescriptorProto> {
+    match reply {
         v1::server_reflection_response::MessageResponse::FileDescriptorResponse(response) => {
             response
                 .file_descriptor_proto
@@ -154,7 +158,7 @@ async fn drain_timeout_ends_open_stream() {
 async fn reflection_v1_lists_both_versions() {
     let server = TestServer::insecure().await;
 
-    let answers = reflect_v1(
+    let replies = reflect_v1(
         server.channel().await,
         vec![v1::server_reflection_request::MessageRequest::ListServices(
             String::new(),
@@ -162,8 +166,11 @@ async fn reflection_v1_lists_both_versions() {
     )
     .await;
 
-    let names = service_names(&answers[0]);
-    assert!(names.contains(&V1_SERVICE.to_string()), "services: {names:?}");
+    let names = service_names(&replies[0]);
+    assert!(
+        names.contains(&V1_SERVICE.to_string()),
+        "services: {names:?}"
+    );
     assert!(
         names.contains(&V1BETA1_SERVICE.to_string()),
         "services: {names:?}"
@@ -175,7 +182,7 @@ async fn reflection_v1_lists_both_versions() {
 async fn reflection_v1_resolves_service_and_struct_files() {
     let server = TestServer::insecure().await;
 
-    let answers = reflect_v1(
+    let replies = reflect_v1(
         server.channel().await,
         vec![
             v1::server_reflection_request::MessageRequest::FileContainingSymbol(
@@ -191,7 +198,7 @@ async fn reflection_v1_resolves_service_and_struct_files() {
     )
     .await;
 
-    let service_file = files(&answers[0])
+    let service_file = files(&replies[0])
         .into_iter()
         .find(|file| file.name() == "apiextensions/fn/proto/v1/run_function.proto")
         .expect("no file for the v1 service");
@@ -203,7 +210,7 @@ async fn reflection_v1_resolves_service_and_struct_files() {
         service_file.dependency
     );
 
-    let struct_file = &files(&answers[1])[0];
+    let struct_file = &files(&replies[1])[0];
     assert_eq!(struct_file.name(), "google/protobuf/struct.proto");
     assert!(
         struct_file
@@ -214,7 +221,7 @@ async fn reflection_v1_resolves_service_and_struct_files() {
         struct_file.message_type
     );
 
-    let duration_file = &files(&answers[2])[0];
+    let duration_file = &files(&replies[2])[0];
     assert_eq!(duration_file.name(), "google/protobuf/duration.proto");
     server.stop().await.unwrap();
 }
@@ -229,22 +236,28 @@ async fn reflection_v1alpha_lists_both_versions() {
         ),
     };
 
-    let mut stream = v1alpha::server_reflection_client::ServerReflectionClient::new(
-        server.channel().await,
-    )
-    .server_reflection_info(tokio_stream::iter([request]))
-    .await
-    .unwrap()
-    .into_inner();
-    let answer = stream.message().await.unwrap().unwrap();
+    let mut stream =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(server.channel().await)
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+    let reply = stream.message().await.unwrap().unwrap();
 
     let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
-        answer.message_response
+        reply.message_response
     else {
-        panic!("expected a service list, got {answer:?}");
+        panic!("expected a service list, got {reply:?}");
     };
-    let names: Vec<_> = list.service.into_iter().map(|service| service.name).collect();
-    assert!(names.contains(&V1_SERVICE.to_string()), "services: {names:?}");
+    let names: Vec<_> = list
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    assert!(
+        names.contains(&V1_SERVICE.to_string()),
+        "services: {names:?}"
+    );
     assert!(
         names.contains(&V1BETA1_SERVICE.to_string()),
         "services: {names:?}"

@@ -9,7 +9,7 @@ use function_gitlab_runner_fleet::proto::v1::{Ready, Resource, RunFunctionReques
 use function_gitlab_runner_fleet::proto::v1beta1::function_runner_service_client::FunctionRunnerServiceClient as V1beta1Client;
 use serde_json::json;
 
-/// A request as the second step of a pipeline sees it: an earlier step
+/// A request as the second step of a pipeline receives it: an earlier step
 /// already desires a composed resource and wrote to the context.
 fn request_after_earlier_step() -> RunFunctionRequest {
     let mut request = request_with_tag("after-earlier-step");

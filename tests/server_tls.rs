@@ -55,7 +55,7 @@ async fn call_over_tls(
 }
 
 #[tokio::test]
-async fn tls_client_with_trusted_cert_succeeds() {
+async fn tls_accepts_trusted_client_cert() {
     let pki = TestPki::generate("function CA");
     let server = start_tls_server(&pki).await;
     let identity = Identity::from_pem(&pki.client_cert_pem, &pki.client_key_pem);
@@ -69,18 +69,21 @@ async fn tls_client_with_trusted_cert_succeeds() {
 }
 
 #[tokio::test]
-async fn tls_client_without_cert_is_rejected() {
+async fn tls_rejects_client_without_cert() {
     let pki = TestPki::generate("function CA");
     let server = start_tls_server(&pki).await;
 
     let outcome = call_over_tls(server.address, &pki.ca_pem, None).await;
 
-    assert!(outcome.is_err(), "a client without a certificate got {outcome:?}");
+    assert!(
+        outcome.is_err(),
+        "a client without a certificate got {outcome:?}"
+    );
     server.stop().await.unwrap();
 }
 
 #[tokio::test]
-async fn tls_client_with_cert_from_other_ca_is_rejected() {
+async fn tls_rejects_foreign_client_cert() {
     let pki = TestPki::generate("function CA");
     let other = TestPki::generate("another CA");
     let server = start_tls_server(&pki).await;
@@ -88,7 +91,10 @@ async fn tls_client_with_cert_from_other_ca_is_rejected() {
 
     let outcome = call_over_tls(server.address, &pki.ca_pem, Some(identity)).await;
 
-    assert!(outcome.is_err(), "a client with a foreign certificate got {outcome:?}");
+    assert!(
+        outcome.is_err(),
+        "a client with a foreign certificate got {outcome:?}"
+    );
     server.stop().await.unwrap();
 }
 

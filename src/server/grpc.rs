@@ -38,7 +38,7 @@ const SERVICE_NAMES: [&str; 2] = [
     v1beta1::function_runner_service_server::SERVICE_NAME,
 ];
 
-/// How the gRPC server runs.
+/// Settings of the gRPC server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Mutual TLS, or `None` to serve plaintext.
@@ -48,7 +48,7 @@ pub struct ServerConfig {
     /// `RESOURCE_EXHAUSTED` and the server keeps serving.
     pub max_recv_message_size: usize,
 
-    /// Where calls are recorded.
+    /// The collectors that record calls.
     pub metrics: Metrics,
 
     /// How long a shutdown waits for calls in flight before it closes their
@@ -86,11 +86,10 @@ pub async fn serve_on(
         .context("cannot read the gRPC listener's address")?;
     let limit = config.max_recv_message_size;
 
-    let v1_service = v1::function_runner_service_server::FunctionRunnerServiceServer::new(
-        FunctionRunner,
-    )
-    .max_decoding_message_size(limit)
-    .max_encoding_message_size(MAX_SEND_MESSAGE_SIZE);
+    let v1_service =
+        v1::function_runner_service_server::FunctionRunnerServiceServer::new(FunctionRunner)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(MAX_SEND_MESSAGE_SIZE);
     let v1beta1_service =
         v1beta1::function_runner_service_server::FunctionRunnerServiceServer::new(FunctionRunner)
             .max_decoding_message_size(limit)
@@ -99,7 +98,7 @@ pub async fn serve_on(
     let (health, health_service) = tonic_health::server::health_reporter();
     set_status(&health, ServingStatus::Serving).await;
 
-    // The descriptor set holds the google.protobuf files it imports too, so
+    // The descriptor set contains the google.protobuf files it imports too, so
     // reflection clients can resolve Struct and Duration.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -115,7 +114,9 @@ pub async fn serve_on(
     if let Some(tls_config) = config.tls {
         builder = builder
             .tls_config(tls_config)
-            .context("invalid TLS certificates")?;
+            .context(
+                "invalid TLS certificates (tls.crt and ca.crt must be PEM certificates, tls.key a PEM private key)",
+            )?;
     }
 
     let router = builder
@@ -142,7 +143,8 @@ pub async fn serve_on(
         let _ = drain_started.send(());
     };
     let drain_deadline = async {
-        // An error means the server stopped without a shutdown: no drain.
+        // The sender is dropped unsent when the server stops on its own,
+        // and then there is no drain to time.
         if drain_start.await.is_ok() {
             tokio::time::sleep(config.drain_timeout).await;
         } else {

@@ -1,6 +1,6 @@
 //! The receive limit: a request message over `--max-recv-message-size`
 //! fails with `RESOURCE_EXHAUSTED`, the code the gRPC specification and
-//! grpc-go use, before the handler sees it.
+//! grpc-go use, before the handler receives it.
 //!
 //! tonic enforces `max_decoding_message_size` as well, but answers
 //! `OUT_OF_RANGE` (tonic 0.14). So [`ReceiveLimit`] reads the 5-byte gRPC
@@ -96,7 +96,7 @@ where
 /// Reads frames of `body` until the first message's prefix is complete and
 /// returns the length it declares, or `None` when the body ends before a
 /// whole prefix, which tonic then reports. The frames read are replayed by
-/// the returned body, so the handler sees the request unchanged.
+/// the returned body, so the handler receives the request unchanged.
 async fn read_prefix(mut body: Body) -> Result<(Option<usize>, Replayed), Status> {
     let mut frames = VecDeque::new();
     let mut buffered = 0;

@@ -1,6 +1,7 @@
 //! Log setup: JSON lines on stderr in production, a readable format with
 //! `--debug`. Both formats carry the fields of the current span, so every
-//! line logged during a call names its tag and composite resource.
+//! line logged inside `run_function` names the request tag and the
+//! composite resource.
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;

@@ -11,7 +11,7 @@
 //! | `grpc_server_handling_seconds` (histogram) | `grpc_type`, `grpc_service`, `grpc_method` |
 //!
 //! [`Instrumented`] wraps one tonic service and records calls at the HTTP
-//! level, so it also sees calls that fail before the handler runs (a request
+//! level, so it also records calls that fail before the handler runs (a request
 //! over the size limit ends as `ResourceExhausted`). The handler records the
 //! messages it decoded and sent through the [`MessageCounters`] that
 //! [`Instrumented`] puts into the request's extensions.
@@ -346,7 +346,7 @@ fn status_code(headers: &http::HeaderMap) -> Option<Code> {
 }
 
 /// Names a status code the way grpc-go's `codes.Code.String` does, which is
-/// what the `grpc_code` label holds in Go servers.
+/// what the `grpc_code` label contains in Go servers.
 fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",

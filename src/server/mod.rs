@@ -74,7 +74,7 @@ pub enum ConfigError {
     Tls(#[from] tls::ReadError),
 
     /// The metrics collectors could not be created.
-    #[error("cannot create metrics: {0}")]
+    #[error("cannot create metrics")]
     Metrics(#[from] prometheus::Error),
 }
 
@@ -129,7 +129,12 @@ async fn serve(args: &ServeArgs, config: ServerConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on --address {}", args.address))?;
     let metrics_listener = TcpListener::bind(args.metrics_address)
         .await
-        .with_context(|| format!("cannot listen on --metrics-address {}", args.metrics_address))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on --metrics-address {}",
+                args.metrics_address
+            )
+        })?;
     let metrics_address = metrics_listener
         .local_addr()
         .context("cannot read the metrics listener's address")?;

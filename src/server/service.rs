@@ -20,10 +20,14 @@ pub const METHODS: &[&str] = &["RunFunction"];
 pub struct FunctionRunner;
 
 impl FunctionRunner {
+    /// Runs the function on one call of `service`, the protocol version's
+    /// full service name, which is logged at debug level.
     async fn handle(
         &self,
+        service: &'static str,
         request: Request<RunFunctionRequest>,
     ) -> Result<Response<RunFunctionResponse>, Status> {
+        tracing::debug!(service, "received RunFunction");
         let counters = request.extensions().get::<MessageCounters>().cloned();
         if let Some(counters) = &counters {
             counters.message_received();
@@ -52,7 +56,8 @@ impl v1::function_runner_service_server::FunctionRunnerService for FunctionRunne
         &self,
         request: Request<RunFunctionRequest>,
     ) -> Result<Response<RunFunctionResponse>, Status> {
-        self.handle(request).await
+        self.handle(v1::function_runner_service_server::SERVICE_NAME, request)
+            .await
     }
 }
 
@@ -62,6 +67,10 @@ impl v1beta1::function_runner_service_server::FunctionRunnerService for Function
         &self,
         request: Request<RunFunctionRequest>,
     ) -> Result<Response<RunFunctionResponse>, Status> {
-        self.handle(request).await
+        self.handle(
+            v1beta1::function_runner_service_server::SERVICE_NAME,
+            request,
+        )
+        .await
     }
 }

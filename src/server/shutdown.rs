@@ -27,6 +27,9 @@ impl TerminationSignals {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
         };
-        tracing::info!(signal = name, "received shutdown signal, draining calls in flight");
+        tracing::info!(
+            signal = name,
+            "received shutdown signal, draining calls in flight"
+        );
     }
 }

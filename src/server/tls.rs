@@ -20,15 +20,15 @@ pub const CA_FILE: &str = "ca.crt";
 /// cannot hold a connection slot forever.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A certificate file that could not be read.
+/// A certificate file that could not be read. The message includes the I/O
+/// error, so it is not exposed again as the error's source.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot read {path}: {source}: the folder in --tls-certs-dir must contain {CERT_FILE}, {KEY_FILE} and {CA_FILE}"
+    "cannot read {path}: {error}: the folder in --tls-certs-dir must contain {CERT_FILE}, {KEY_FILE} and {CA_FILE}"
 )]
 pub struct ReadError {
     path: PathBuf,
-    #[source]
-    source: std::io::Error,
+    error: std::io::Error,
 }
 
 /// Loads `tls.crt`, `tls.key` and `ca.crt` from `dir` into a TLS config
@@ -62,8 +62,8 @@ pub fn server_config(
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ReadError> {
-    std::fs::read(path).map_err(|source| ReadError {
+    std::fs::read(path).map_err(|error| ReadError {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }

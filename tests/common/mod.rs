@@ -82,7 +82,7 @@ pub fn to_struct(value: Value) -> prost_types::Struct {
     json_to_struct(&value).unwrap()
 }
 
-/// An observed `XGitLabRunnerFleet` for requests.
+/// Returns an observed `XGitLabRunnerFleet` for requests.
 pub fn observed_fleet() -> Value {
     json!({
         "apiVersion": "ci.example.org/v1alpha1",
@@ -92,7 +92,8 @@ pub fn observed_fleet() -> Value {
     })
 }
 
-/// A request with `tag` for the observed fleet, with nothing desired yet.
+/// Builds a request with `tag` for the observed fleet, with nothing
+/// desired yet.
 pub fn request_with_tag(tag: &str) -> RunFunctionRequest {
     RunFunctionRequest {
         meta: Some(RequestMeta {
@@ -110,8 +111,8 @@ pub fn request_with_tag(tag: &str) -> RunFunctionRequest {
     }
 }
 
-/// A request whose context carries `bytes` bytes of padding, to test the
-/// message size limits.
+/// Builds a request whose context carries `bytes` bytes of padding, to
+/// test the message size limits.
 pub fn request_of_size(tag: &str, bytes: usize) -> RunFunctionRequest {
     let mut request = request_with_tag(tag);
     request.context = Some(to_struct(json!({"padding": "x".repeat(bytes)})));
@@ -187,14 +188,12 @@ pub struct Binary {
 }
 
 impl Binary {
-    /// Starts the binary with `args` and no TLS settings from the
-    /// environment.
-    pub fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_function-gitlab-runner-fleet"))
+    /// Starts the binary with `args` and `env`, and none of its settings
+    /// inherited from the test's environment.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = binary_command()
             .args(args)
-            .env_remove("TLS_SERVER_CERTS_DIR")
-            .env_remove("FUNCTION_MAX_RECV_MESSAGE_SIZE")
-            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -222,13 +221,21 @@ impl Binary {
     /// Starts the binary in plaintext on free loopback ports and returns it
     /// with its gRPC and metrics addresses, read from its log.
     pub fn spawn_insecure() -> (Self, SocketAddr, SocketAddr) {
-        let mut binary = Self::spawn(&[
-            "--insecure",
+        Self::spawn_serving(&["--insecure"], &[])
+    }
+
+    /// Starts the binary with `args` and `env` on free loopback ports and
+    /// returns it with its gRPC and metrics addresses, read from its log.
+    pub fn spawn_serving(args: &[&str], env: &[(&str, &str)]) -> (Self, SocketAddr, SocketAddr) {
+        let mut all_args = vec![
             "--address",
             "127.0.0.1:0",
             "--metrics-address",
             "127.0.0.1:0",
-        ]);
+        ];
+        all_args.extend_from_slice(args);
+
+        let mut binary = Self::spawn(&all_args, env);
         let metrics = binary.wait_for_log("serving metrics");
         let grpc = binary.wait_for_log("serving gRPC");
 
@@ -237,17 +244,23 @@ impl Binary {
 
     /// Waits for the JSON log line whose message is `message` and returns it.
     pub fn wait_for_log(&mut self, message: &str) -> Value {
+        self.wait_for_log_where(message, |entry| entry["message"] == message)
+    }
+
+    /// Waits for a JSON log line that `matches` and returns it. `what`
+    /// describes the line for the failure message.
+    pub fn wait_for_log_where(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + BINARY_TIMEOUT;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let line = match self.lines.recv_timeout(remaining) {
                 Ok(line) => line,
-                Err(error) => panic!("no log {message:?} ({error}); log so far: {:#?}", self.log),
+                Err(error) => panic!("no log {what:?} ({error}); log so far: {:#?}", self.log),
             };
             self.log.push(line.clone());
 
             if let Ok(entry) = serde_json::from_str::<Value>(&line)
-                && entry["message"] == message
+                && matches(&entry)
             {
                 return entry;
             }
@@ -292,6 +305,17 @@ impl Drop for Binary {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Returns a command for the built binary that inherits none of its
+/// settings from the test's environment.
+pub fn binary_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_function-gitlab-runner-fleet"));
+    command
+        .env_remove("TLS_SERVER_CERTS_DIR")
+        .env_remove("FUNCTION_MAX_RECV_MESSAGE_SIZE")
+        .env_remove("RUST_LOG");
+    command
 }
 
 /// Reads the `address` field of a log line.
