@@ -1,6 +1,6 @@
 //! `render` end to end in-process, on the files under
 //! `tests/fixtures/render`, with a stand-in function that composes like the
-//! fleet does: it asks for the NodePool, composes one Release per
+//! fleet does: it requests the NodePool, composes one Release per
 //! architecture, and reports a condition and a result.
 
 mod render_support;

@@ -1,5 +1,5 @@
-//! How `render` answers a function's resource selectors from the
-//! `--required-resources` objects.
+//! How `render` selects the `--required-resources` objects that match a
+//! function's resource selectors.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use function_gitlab_runner_fleet::proto::v1::{
 };
 use function_gitlab_runner_fleet::protocol::structs::struct_to_json;
 use function_gitlab_runner_fleet::render::requirements::{
-    answer, requested_selectors, resolve, resolve_selector,
+    fill_required_resources, requested_selectors, resolve, resolve_selector,
 };
 
 fn objects() -> Vec<Value> {
@@ -65,7 +65,7 @@ fn by_labels(api_version: &str, kind: &str, labels: &[(&str, &str)]) -> Resource
     }
 }
 
-/// Returns `namespace/name` of every answered object, in answer order.
+/// Returns `namespace/name` of every selected object, in order.
 fn names(selector: &ResourceSelector) -> Vec<String> {
     resolve_selector(selector, &objects())
         .items
@@ -165,7 +165,7 @@ fn resolve_selector_cases() {
 }
 
 #[test]
-fn resolve_keys_answers_by_requirement() {
+fn resolve_keys_by_requirement() {
     let selectors = BTreeMap::from([
         (
             "nodepool".to_string(),
@@ -223,7 +223,7 @@ fn requested_selectors_merge_both_fields() {
 }
 
 #[test]
-fn answer_fills_resources_and_schemas() {
+fn fill_sets_resources_and_schemas() {
     let mut requirements = Requirements::default();
     requirements.resources.insert(
         "nodepool".to_string(),
@@ -238,7 +238,7 @@ fn answer_fills_resources_and_schemas() {
     );
     let mut request = Default::default();
 
-    answer(&mut request, &requirements, &objects());
+    fill_required_resources(&mut request, &requirements, &objects());
 
     assert_eq!(request.required_resources["nodepool"].items.len(), 1);
     #[allow(deprecated)]

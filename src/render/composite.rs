@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use crate::render::inputs::{Document, required_str};
 use crate::render::pipeline::{Composition, TypeReference};
 
-/// The claim kind of the fleet's XRD, recognised when no Composition says
-/// which kind the XR has.
+/// The claim kind of the fleet's XRD, recognised when no Composition names
+/// the XR's kind.
 pub const CLAIM_KIND: &str = "GitLabRunnerFleet";
 
 /// The XR kind of the fleet's XRD.

@@ -1,7 +1,7 @@
 //! Running the planned steps in order, as Crossplane runs a function
-//! pipeline: each step sees the observed state, the desired state and the
-//! context the step before it returned; conditions and results of every step
-//! are collected; a Fatal result stops the pipeline.
+//! pipeline. Each step receives the observed state, and the desired state
+//! and context the step before it returned. The conditions and results of
+//! every step are collected, and a Fatal result stops the pipeline.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +18,7 @@ use crate::render::pipeline::Step;
 use crate::render::requirements::{call_until_stable, resolve};
 
 /// The capabilities Crossplane 2.x advertises to every function. A
-/// function that reads `meta.capabilities` sees the same as in a cluster.
+/// function that reads `meta.capabilities` receives the same as in a cluster.
 /// Crossplane adds `CAPABILITY_CREDENTIALS` only when it passes
 /// credentials, and this render passes none.
 pub const CAPABILITIES: [Capability; 4] = [
@@ -35,7 +35,7 @@ pub struct Inputs {
     pub composite: Value,
     /// Observed composed resources, keyed by their name in the composition.
     pub observed: BTreeMap<String, Value>,
-    /// Objects that may answer the function's requirements.
+    /// Objects that may satisfy the function's requirements.
     pub required: Vec<Value>,
     /// The steps to run, in order.
     pub steps: Vec<Step>,
@@ -50,7 +50,7 @@ pub struct StepResult {
     pub result: FunctionResult,
 }
 
-/// What the pipeline returned.
+/// The outcome of a pipeline run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     /// The desired state the last step returned.
@@ -107,7 +107,7 @@ fn request_for(
         .map(json_to_struct)
         .transpose()
         .with_context(|| format!("pipeline step {:?}: invalid input", step.name))?;
-    let answers = resolve(&step.bootstrap, required).into_iter().collect();
+    let required_resources = resolve(&step.bootstrap, required).into_iter().collect();
 
     Ok(RunFunctionRequest {
         meta: Some(RequestMeta {
@@ -120,12 +120,12 @@ fn request_for(
         desired: Some(desired.clone()),
         input,
         context,
-        required_resources: answers,
+        required_resources,
         ..Default::default()
     })
 }
 
-/// Builds the observed state every step sees.
+/// Builds the observed state every step receives.
 fn observed_state(inputs: &Inputs) -> anyhow::Result<State> {
     let composite =
         json_to_struct(&inputs.composite).context("the composite resource must be an object")?;

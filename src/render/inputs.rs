@@ -1,4 +1,4 @@
-//! Reading the files `render` takes: a YAML file that holds one object, and
+//! Reading the files `render` takes: a YAML file that contains one object, and
 //! a YAML stream read from one file or from every `.yaml` and `.yml` file of
 //! a folder, as `crossplane render` reads them.
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 /// point at it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
-    /// Where the object was read.
+    /// The file and position the object was read from.
     pub origin: Origin,
     /// The object, as JSON.
     pub value: Value,
@@ -36,7 +36,7 @@ impl fmt::Display for Origin {
     }
 }
 
-/// Reads a YAML file that holds exactly one Kubernetes object.
+/// Reads a YAML file that contains exactly one Kubernetes object.
 pub fn read_object(path: &Path) -> anyhow::Result<Document> {
     let mut documents = read_file(path)?;
 
@@ -54,7 +54,7 @@ pub fn read_object(path: &Path) -> anyhow::Result<Document> {
 /// `path` is a folder, the documents of every `.yaml` and `.yml` file in it
 /// in the order of their file names. Subfolders are not read.
 ///
-/// Fails when the stream holds no object at all, because an empty file
+/// Fails when the stream contains no object at all, because an empty file
 /// given on purpose is almost always a wrong path or a wrong file.
 pub fn read_stream(path: &Path) -> anyhow::Result<Vec<Document>> {
     let metadata =

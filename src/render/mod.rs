@@ -2,7 +2,7 @@
 //! reads and prints what `crossplane render` would print.
 //!
 //! Only pipeline steps that call this function run, because they run in this
-//! process; a Composition with other functions needs `crossplane render`,
+//! process. A Composition with other functions needs `crossplane render`,
 //! which runs each function in Docker.
 
 pub mod composed;

@@ -105,7 +105,7 @@ pub struct StepRequirements {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequiredResourceSelector {
-    /// The key the answer is passed under.
+    /// The key under which the matching resources are passed.
     pub requirement_name: String,
     /// The resource's apiVersion.
     pub api_version: String,
@@ -129,7 +129,7 @@ pub struct Step {
     pub name: String,
     /// The step's input.
     pub input: Option<Value>,
-    /// Requirements to answer before the first call, keyed by requirement
+    /// Requirements to satisfy before the first call, keyed by requirement
     /// name.
     pub bootstrap: BTreeMap<String, ResourceSelector>,
 }

@@ -1,6 +1,6 @@
-//! Required resources: answering a function's resource selectors from the
-//! `--required-resources` objects, and calling a step again until what it
-//! requires stops changing, as Crossplane does.
+//! Required resources: selecting the `--required-resources` objects that
+//! match a function's resource selectors, and calling a step again until its
+//! requirements stop changing, as Crossplane does.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,15 +20,15 @@ use crate::protocol::structs::json_to_struct;
 /// this.
 pub const MAX_REQUIREMENT_ITERATIONS: usize = 5;
 
-/// Answers one selector from `objects`.
+/// Selects the objects that match `selector`.
 ///
 /// An object matches when its apiVersion and kind are the selector's, its
 /// namespace is the selector's when the selector sets one, and either its
 /// name is `matchName` or its labels include every `matchLabels` pair. An
 /// empty `matchLabels` matches every object of the kind. A name selects at
 /// most one object. Matches are ordered by name, then namespace, so the
-/// answer does not depend on the order of the input files. No match gives
-/// an empty answer, which the function reads as "not found".
+/// result does not depend on the order of the input files. No match gives
+/// an empty `Resources`, which the function reads as "not found".
 pub fn resolve_selector(selector: &ResourceSelector, objects: &[Value]) -> Resources {
     let mut matches: Vec<&Value> = objects
         .iter()
@@ -62,7 +62,7 @@ pub fn resolve_selector(selector: &ResourceSelector, objects: &[Value]) -> Resou
     }
 }
 
-/// Answers every selector from `objects`, keyed as the selectors are.
+/// Selects the objects for every selector, keyed as the selectors are.
 pub fn resolve(
     selectors: &BTreeMap<String, ResourceSelector>,
     objects: &[Value],
@@ -73,7 +73,7 @@ pub fn resolve(
         .collect()
 }
 
-/// Returns the resource selectors a response asks for: those in
+/// Returns the resource selectors a response requests: those in
 /// `requirements.resources`, and those in the deprecated `extra_resources`
 /// under keys that `resources` does not use, for functions written for
 /// Crossplane 1.x.
@@ -95,8 +95,8 @@ pub fn requested_selectors(requirements: &Requirements) -> BTreeMap<String, Reso
 }
 
 /// Calls `function` with `request`, then, while the response requires
-/// something new, answers the requirements from `objects` and calls it
-/// again with the answers and the context the function returned.
+/// something new, fills the required resources from `objects` and calls it
+/// again with them and with the context the function returned.
 ///
 /// Returns the response whose requirements equal those of the call before
 /// it (no requirements at all count as equal to none before), or the first
@@ -121,7 +121,7 @@ pub fn call_until_stable(
             return Ok(response);
         }
 
-        answer(&mut request, &requirements, objects);
+        fill_required_resources(&mut request, &requirements, objects);
         request.context = response.context;
         previous = requirements;
     }
@@ -132,22 +132,27 @@ pub fn call_until_stable(
     )
 }
 
-/// Replaces the answers in `request` with answers to `requirements`.
+/// Replaces the required resources in `request` with the objects that
+/// match `requirements`.
 ///
-/// Each answer goes into `required_resources` and the deprecated
+/// Each list goes into `required_resources` and the deprecated
 /// `extra_resources`, so functions written for either Crossplane version
-/// find it. Required schemas are answered as unknown, because this render
+/// find it. Required schemas are returned as unknown, because this render
 /// reads no schemas.
-pub fn answer(request: &mut RunFunctionRequest, requirements: &Requirements, objects: &[Value]) {
-    let answers: HashMap<String, Resources> = resolve(&requested_selectors(requirements), objects)
+pub fn fill_required_resources(
+    request: &mut RunFunctionRequest,
+    requirements: &Requirements,
+    objects: &[Value],
+) {
+    let selected: HashMap<String, Resources> = resolve(&requested_selectors(requirements), objects)
         .into_iter()
         .collect();
 
     #[allow(deprecated)]
     {
-        request.extra_resources = answers.clone();
+        request.extra_resources = selected.clone();
     }
-    request.required_resources = answers;
+    request.required_resources = selected;
     request.required_schemas = requirements
         .schemas
         .keys()

@@ -1,5 +1,5 @@
 //! The observed composed resources (`--observed-resources`) and the
-//! resources that answer requirements (`--required-resources`).
+//! resources that may satisfy requirements (`--required-resources`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,7 +52,7 @@ pub fn load_observed(path: &Path) -> anyhow::Result<BTreeMap<String, Value>> {
     Ok(observed)
 }
 
-/// Reads the resources that may answer requirements. Each must have an
+/// Reads the resources that may satisfy requirements. Each must have an
 /// apiVersion, a kind and a name, the fields a selector matches on.
 pub fn load_required(path: &Path) -> anyhow::Result<Vec<Value>> {
     let documents = read_stream(path)?;

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// The folder of the `render` test inputs.
+/// Returns the folder of the `render` test inputs.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/render")
 }
 
-/// The path of one `render` test input.
+/// Returns the path of one `render` test input.
 pub fn fixture(name: &str) -> PathBuf {
     fixtures().join(name)
 }
