@@ -23,7 +23,7 @@ use function_gitlab_runner_fleet::protocol::response::{
 use function_gitlab_runner_fleet::protocol::structs::{json_to_struct, struct_to_json};
 use function_gitlab_runner_fleet::render::execute::Inputs;
 use function_gitlab_runner_fleet::render::output::yaml_stream;
-use function_gitlab_runner_fleet::render::{FatalResult, RenderArgs, load, render};
+use function_gitlab_runner_fleet::render::{FatalResult, RenderArgs, load, render, run_with};
 
 use render_support::{assert_golden, fixture};
 
@@ -391,6 +391,42 @@ fn fatal_result_stops_pipeline() {
     let fatal = error.downcast_ref::<FatalResult>().unwrap();
     let severities: Vec<&Value> = fatal.documents.iter().map(|d| &d["severity"]).collect();
     assert_eq!(severities, vec!["SEVERITY_NORMAL", "SEVERITY_FATAL"]);
+}
+
+#[test]
+fn fatal_result_printed_then_error() {
+    let failing = |request: &RunFunctionRequest| {
+        let mut response = response_to(request, Duration::from_secs(60));
+        fatal(
+            &mut response,
+            "spec.tagPrefix: missing: set a tag prefix such as \"sandbox\"",
+        );
+        response
+    };
+    let mut out = Vec::new();
+
+    let error = run_with(&full_args(), &failing, &mut out).unwrap_err();
+
+    assert_eq!(
+        format!("{error:#}"),
+        "cannot render composite resource: pipeline step \"compose-fleet\" returned a fatal \
+         result: spec.tagPrefix: missing: set a tag prefix such as \"sandbox\""
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "---\napiVersion: render.crossplane.io/v1beta1\nkind: Result\n\
+         message: 'spec.tagPrefix: missing: set a tag prefix such as \"sandbox\"'\n\
+         severity: SEVERITY_FATAL\nstep: compose-fleet\n"
+    );
+}
+
+#[test]
+fn run_writes_yaml_stream() {
+    let mut out = Vec::new();
+
+    run_with(&full_args(), &stand_in_fleet, &mut out).unwrap();
+
+    assert_golden("stand-in-fleet", &String::from_utf8(out).unwrap());
 }
 
 #[test]

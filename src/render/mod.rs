@@ -32,20 +32,20 @@ pub struct RenderArgs {
     /// The Composition, as YAML.
     pub composition: Option<PathBuf>,
 
-    /// The Function packages, as a YAML stream.
+    /// The Function packages, as a YAML stream or a folder of files.
     pub functions: Option<PathBuf>,
 
     /// Observed composed resources, as a YAML stream or a folder of files.
-    #[arg(long, short = 'o')]
+    #[arg(long, short = 'o', value_name = "PATH")]
     pub observed_resources: Option<PathBuf>,
 
-    /// Resources that answer the function's requirements, as a YAML stream
-    /// or a folder of files.
-    #[arg(long, short = 'e', alias = "extra-resources")]
+    /// Resources that may satisfy the function's requirements, as a YAML
+    /// stream or a folder of files.
+    #[arg(long, short = 'e', alias = "extra-resources", value_name = "PATH")]
     pub required_resources: Option<PathBuf>,
 
     /// The function input, overriding the Composition's, as YAML.
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub function_input: Option<PathBuf>,
 
     /// Print the function's results after the resources.
@@ -55,30 +55,35 @@ pub struct RenderArgs {
 
 /// Renders the files of `args` with the function and prints the YAML
 /// stream to stdout.
+pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    run_with(args, &crate::function::run_function, &mut stdout)
+}
+
+/// Renders the files of `args` with `function` and writes the YAML stream
+/// to `out`.
 ///
 /// When a step returns a Fatal result, the results up to and including it
-/// are printed as `Result` documents, whether or not `-r` is set, and the
+/// are written as `Result` documents, whether or not `-r` is set, and the
 /// render fails: `crossplane render` also exits non-zero then.
-pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
+pub fn run_with(
+    args: &RenderArgs,
+    function: &dyn Fn(&RunFunctionRequest) -> RunFunctionResponse,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let inputs = load(args)?;
 
-    let outcome = render(
-        &inputs,
-        &crate::function::run_function,
-        args.include_function_results,
-    );
-
-    let documents = match outcome {
+    let documents = match render(&inputs, function, args.include_function_results) {
         Ok(documents) => documents,
         Err(error) => {
             if let Some(fatal) = error.downcast_ref::<FatalResult>() {
-                print(&fatal.documents)?;
+                write(out, &fatal.documents)?;
             }
             return Err(error.context("cannot render composite resource"));
         }
     };
 
-    print(&documents)
+    write(out, &documents)
 }
 
 /// A step returned a Fatal result, which stops the pipeline.
@@ -197,13 +202,11 @@ pub fn render(
     Ok(documents)
 }
 
-/// Prints documents to stdout as a YAML stream.
-fn print(documents: &[Value]) -> anyhow::Result<()> {
+/// Writes documents to `out` as a YAML stream.
+fn write(out: &mut dyn Write, documents: &[Value]) -> anyhow::Result<()> {
     let yaml = output::yaml_stream(documents)?;
 
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(yaml.as_bytes())
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")
+    out.write_all(yaml.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the rendered output")
 }
