@@ -140,6 +140,16 @@ fn failures_exit_one_with_message() {
              contains 2 YAML documents, expected one object\n",
         ),
         (
+            "a Composition given as the functions",
+            &[
+                "tests/fixtures/render/xr.yaml",
+                "tests/fixtures/render/composition.yaml",
+                "tests/fixtures/render/composition.yaml",
+            ],
+            "error: tests/fixtures/render/composition.yaml (document 1): expected a Function \
+             (pkg.crossplane.io/v1), found Composition (apiextensions.crossplane.io/v1)\n",
+        ),
+        (
             "an object the Composition does not compose",
             &[
                 "tests/fixtures/render/observed/release-amd64.yaml",
