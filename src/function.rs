@@ -17,7 +17,8 @@ use crate::protocol::response::{
 };
 use crate::protocol::structs::{json_to_struct, map_to_struct, struct_to_map};
 
-/// How long Crossplane may reuse a response when the input sets no TTL.
+/// How long Crossplane may reuse a response when the input sets no TTL, or
+/// when the fleet cannot compose.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
 /// Runs the function on one request. Never fails: input that cannot compose
@@ -47,9 +48,15 @@ pub fn run_function(request: &RunFunctionRequest) -> RunFunctionResponse {
         input: input(request),
     };
 
-    let mut response = response_to(request, DEFAULT_TTL);
+    let composed = fleet::compose(&fleet_request);
+    let ttl = composed
+        .as_ref()
+        .ok()
+        .and_then(|composition| composition.ttl)
+        .unwrap_or(DEFAULT_TTL);
+    let mut response = response_to(request, ttl);
 
-    match fleet::compose(&fleet_request) {
+    match composed {
         Ok(composition) => {
             apply_composition(&mut response, composition);
             tracing::info!(resources = desired_count(&response), "composed fleet");

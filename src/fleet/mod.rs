@@ -4,14 +4,26 @@
 //! sees gRPC, so every rule can be tested on its own.
 
 pub mod arch;
+pub mod input;
+pub mod nodepool;
+pub mod readiness;
+pub mod release;
+pub mod runner_config;
 pub mod scope;
+pub mod spec;
+pub mod status;
+pub mod validate;
+pub mod values;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 pub use arch::Arch;
 pub use scope::Scope;
+
+use nodepool::{NodePoolRequest, plan_node_pool};
 
 /// Everything the domain reads from one function call.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +64,10 @@ pub struct Composition {
     /// Resources the function needs Crossplane to fetch. The same list is
     /// returned on every call for the same spec.
     pub requirements: Vec<Requirement>,
+
+    /// How long Crossplane may reuse the response; `None` for the
+    /// function's default.
+    pub ttl: Option<Duration>,
 }
 
 /// One desired composed resource.
@@ -120,10 +136,76 @@ pub struct Requirement {
 #[error("{0}")]
 pub struct FleetError(pub String);
 
+/// The requirement key under which Crossplane answers with the NodePool.
+pub const NODE_POOL_REQUIREMENT: &str = "nodepool";
+
 /// Composes the fleet described by `request.composite`.
+///
+/// The input is read first, because a broken input breaks every fleet of the
+/// composition. Per-architecture resources and status are emitted in [`Arch`]
+/// order, whatever order the spec lists them in.
 pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
-    // NOTE: the fleet rules land in the modules of this folder; until then
-    // the function composes nothing and passes earlier steps through.
-    let _ = request;
-    Ok(Composition::default())
+    let input = input::parse_input(request.input.as_ref())?;
+    let defaults = input::resolve_defaults(&input)?;
+    let spec = spec::parse_spec(&request.composite)?;
+    let (fleet, events) = validate::validate(&request.composite, &spec, &defaults)?;
+
+    let mut composition = Composition {
+        events,
+        ttl: Some(fleet.ttl),
+        ..Composition::default()
+    };
+
+    let mut ready = BTreeMap::new();
+    for &arch in &fleet.architectures {
+        let key = release::resource_key(arch);
+        let resource = release::release(&fleet, arch)?;
+        let is_ready = readiness::release_ready(request.observed.get(&key));
+
+        ready.insert(arch, is_ready);
+        composition.resources.insert(
+            key,
+            ComposedResource {
+                resource,
+                ready: Some(is_ready),
+            },
+        );
+    }
+    composition.status.insert(
+        "runners".to_string(),
+        status::runners_status(&fleet, &ready),
+    );
+
+    if let Some(pool_name) = &fleet.node_pool {
+        let object_key = format!("nodepool-{pool_name}");
+        let plan = plan_node_pool(&NodePoolRequest {
+            pool_name,
+            architectures: &fleet.architectures,
+            scope: fleet.scope,
+            provider_config: &fleet.kubernetes_provider_config,
+            required: request
+                .required
+                .get(NODE_POOL_REQUIREMENT)
+                .map(Vec::as_slice),
+            observed_object: request.observed.get(&object_key),
+        })?;
+
+        composition.requirements.push(plan.requirement);
+        if let Some((key, resource)) = plan.object {
+            composition.resources.insert(
+                key,
+                ComposedResource {
+                    resource,
+                    ready: plan.ready,
+                },
+            );
+        }
+        composition
+            .status
+            .insert("nodePool".to_string(), plan.status);
+        composition.conditions.extend(plan.conditions);
+        composition.events.extend(plan.events);
+    }
+
+    Ok(composition)
 }
