@@ -12,6 +12,8 @@ pub mod runner_config;
 pub mod scope;
 pub mod spec;
 pub mod status;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 pub mod values;
 

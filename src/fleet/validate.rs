@@ -753,3 +753,879 @@ fn arch_list(architectures: &[Arch]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::fleet::testing::{
+        composite, full_spec, minimal_spec, namespaced_composite, remove, set, validate_composite,
+    };
+
+    #[test]
+    fn validate_resolves_built_in_defaults() {
+        let (fleet, events) = validate_composite(&composite(minimal_spec())).unwrap();
+
+        assert_eq!(events, vec![]);
+        assert_eq!(fleet.gitlab_url, "https://gitlab.example.com/");
+        assert_eq!(fleet.tag_prefix, "sandbox");
+        assert_eq!(fleet.architectures, vec![Arch::Amd64, Arch::Arm64]);
+        assert_eq!(fleet.namespace, "gitlab-runner");
+        assert_eq!(fleet.release_name_prefix, "sandbox");
+        assert_eq!(
+            fleet.chart,
+            ResolvedChart {
+                repository: "https://charts.gitlab.io/".into(),
+                name: "gitlab-runner".into(),
+                version: "0.86.0".into(),
+            }
+        );
+        assert_eq!(
+            fleet.token_secrets[&Arch::Arm64],
+            TokenSecret {
+                name: "runner-arm64".into(),
+                key: "runner-token".into(),
+                namespace: Some("gitlab-runner".into()),
+            }
+        );
+        assert_eq!(
+            fleet.manager,
+            Manager {
+                node_selector: BTreeMap::new(),
+                tolerations: vec![],
+                concurrent: 10,
+            }
+        );
+        assert_eq!(
+            fleet.jobs,
+            Jobs {
+                namespace: "gitlab-runner".into(),
+                image: "ubuntu:22.04".into(),
+                privileged: false,
+                node_selector: BTreeMap::new(),
+                node_tolerations: BTreeMap::new(),
+                pod_annotations: BTreeMap::new(),
+                poll_timeout_seconds: 600,
+                helper_images: BTreeMap::new(),
+            }
+        );
+        assert_eq!(fleet.node_pool, None);
+        assert_eq!(fleet.values, Map::new());
+        assert_eq!(fleet.scope, Scope::Cluster);
+        assert_eq!(fleet.helm_provider_config, "default");
+        assert_eq!(fleet.ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn validate_xr_values_win_over_defaults() {
+        let mut xr = composite(minimal_spec());
+        set(&mut xr, "/spec/namespace", json!("runners"));
+        set(&mut xr, "/spec/releaseNamePrefix", json!("ci"));
+        set(&mut xr, "/spec/chart/version", json!("0.79.1"));
+        set(&mut xr, "/spec/jobs/image", json!("alpine:3.20"));
+        set(&mut xr, "/spec/jobs/pollTimeoutSeconds", json!(900));
+        set(
+            &mut xr,
+            "/spec/runnerTokenSecrets/amd64/namespace",
+            json!("secrets"),
+        );
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+
+        assert_eq!(fleet.namespace, "runners");
+        assert_eq!(fleet.release_name(Arch::Amd64), "ci-amd64");
+        assert_eq!(fleet.chart.version, "0.79.1");
+        assert_eq!(fleet.chart.name, "gitlab-runner");
+        assert_eq!(fleet.jobs.image, "alpine:3.20");
+        assert_eq!(
+            fleet.jobs.namespace, "runners",
+            "jobs default to spec.namespace"
+        );
+        assert_eq!(fleet.jobs.poll_timeout_seconds, 900);
+        assert_eq!(
+            fleet.token_secrets[&Arch::Amd64].namespace.as_deref(),
+            Some("secrets")
+        );
+        assert_eq!(
+            fleet.token_secrets[&Arch::Arm64].namespace.as_deref(),
+            Some("runners"),
+            "a token Secret defaults to the release namespace"
+        );
+    }
+
+    #[test]
+    fn validate_sorts_architectures() {
+        let mut xr = composite(minimal_spec());
+        set(&mut xr, "/spec/architectures", json!(["arm64", "amd64"]));
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+
+        assert_eq!(fleet.architectures, vec![Arch::Amd64, Arch::Arm64]);
+    }
+
+    #[test]
+    fn validate_namespaced_token_secrets_have_no_namespace() {
+        let mut xr = namespaced_composite(minimal_spec());
+        set(
+            &mut xr,
+            "/spec/runnerTokenSecrets/amd64/namespace",
+            json!("team-a"),
+        );
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+
+        assert_eq!(fleet.scope, Scope::Namespaced);
+        assert_eq!(fleet.token_secrets[&Arch::Amd64].namespace, None);
+        assert_eq!(fleet.token_secrets[&Arch::Arm64].namespace, None);
+    }
+
+    #[test]
+    fn validate_full_spec_has_no_events() {
+        let (fleet, events) = validate_composite(&composite(full_spec())).unwrap();
+
+        assert_eq!(events, vec![]);
+        assert_eq!(
+            fleet.jobs.node_tolerations,
+            BTreeMap::from([
+                ("dedicated=ci".to_string(), "NoSchedule".to_string()),
+                ("spot".to_string(), "NoSchedule".to_string()),
+            ])
+        );
+        assert_eq!(fleet.manager.tolerations.len(), 2);
+    }
+
+    #[test]
+    fn validate_warns_about_short_poll_timeout() {
+        struct Case {
+            reason: &'static str,
+            seconds: i64,
+            events: Vec<FleetEvent>,
+        }
+
+        let cases = [
+            Case {
+                reason: "below the executor's 180 s default a cold node launch can time out",
+                seconds: 120,
+                events: vec![FleetEvent {
+                    severity: EventSeverity::Warning,
+                    reason: "ShortPollTimeout".into(),
+                    message: "job pods wait at most 120 s for a node (from \
+                              spec.jobs.pollTimeoutSeconds), less than the executor's default \
+                              of 180 s, and a cold Karpenter node launch can take longer: jobs \
+                              may fail while their node starts; set \
+                              spec.jobs.pollTimeoutSeconds to 600 or more"
+                        .into(),
+                }],
+            },
+            Case {
+                reason: "the executor's default itself gets no warning",
+                seconds: 180,
+                events: vec![],
+            },
+            Case {
+                reason: "one second is valid, if short",
+                seconds: 1,
+                events: vec![FleetEvent {
+                    severity: EventSeverity::Warning,
+                    reason: "ShortPollTimeout".into(),
+                    message: "job pods wait at most 1 s for a node (from \
+                              spec.jobs.pollTimeoutSeconds), less than the executor's default \
+                              of 180 s, and a cold Karpenter node launch can take longer: jobs \
+                              may fail while their node starts; set \
+                              spec.jobs.pollTimeoutSeconds to 600 or more"
+                        .into(),
+                }],
+            },
+        ];
+
+        for case in cases {
+            let mut xr = composite(minimal_spec());
+            set(
+                &mut xr,
+                "/spec/jobs/pollTimeoutSeconds",
+                json!(case.seconds),
+            );
+
+            let (_, events) = validate_composite(&xr).unwrap();
+
+            assert_eq!(events, case.events, "{}", case.reason);
+        }
+    }
+
+    #[test]
+    fn validate_warns_about_short_input_poll_timeout() {
+        let xr = composite(minimal_spec());
+        let input = crate::fleet::input::parse_input(Some(&json!({
+            "defaultPollTimeoutSeconds": 60,
+        })))
+        .unwrap();
+        let defaults = crate::fleet::input::resolve_defaults(&input).unwrap();
+        let spec = crate::fleet::spec::parse_spec(&xr).unwrap();
+
+        let (fleet, events) = validate(&xr, &spec, &defaults).unwrap();
+
+        assert_eq!(fleet.jobs.poll_timeout_seconds, 60);
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0]
+                .message
+                .contains("(from input.defaultPollTimeoutSeconds)"),
+            "{}",
+            events[0].message
+        );
+    }
+
+    /// An edit of the XR that makes it invalid.
+    type Edit = fn(&mut Value);
+
+    struct ErrorCase {
+        reason: &'static str,
+        edit: Edit,
+        error: &'static str,
+    }
+
+    fn assert_error_cases(cases: Vec<ErrorCase>, base: fn(Value) -> Value) {
+        for case in cases {
+            let mut xr = base(minimal_spec());
+            (case.edit)(&mut xr);
+
+            let result = validate_composite(&xr);
+
+            match result {
+                Ok(_) => panic!("{}: expected an error, got a valid fleet", case.reason),
+                Err(error) => assert_eq!(error.0, case.error, "{}", case.reason),
+            }
+        }
+    }
+
+    #[test]
+    fn validate_gitlab_url_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "the URL is required",
+                    edit: |xr| remove(xr, "/spec/gitlabUrl"),
+                    error: "spec.gitlabUrl: missing: set the https URL of the GitLab instance, \
+                            such as \"https://gitlab.example.com/\"",
+                },
+                ErrorCase {
+                    reason: "a host name alone is not a URL",
+                    edit: |xr| set(xr, "/spec/gitlabUrl", json!("gitlab.example.com")),
+                    error: "spec.gitlabUrl: \"gitlab.example.com\" is not a URL (relative URL \
+                            without a base): set the full https URL of the GitLab instance, \
+                            such as \"https://gitlab.example.com/\"",
+                },
+                ErrorCase {
+                    reason: "the token must not travel in clear text",
+                    edit: |xr| set(xr, "/spec/gitlabUrl", json!("http://gitlab.example.com/")),
+                    error: "spec.gitlabUrl: \"http://gitlab.example.com/\" does not use https: \
+                            runners send their authentication token to this URL, so use an https \
+                            URL, such as \"https://gitlab.example.com/\"",
+                },
+                ErrorCase {
+                    reason: "an https URL with no host",
+                    edit: |xr| set(xr, "/spec/gitlabUrl", json!("https://")),
+                    error: "spec.gitlabUrl: \"https://\" is not a URL (empty host): set the full \
+                            https URL of the GitLab instance, such as \
+                            \"https://gitlab.example.com/\"",
+                },
+                ErrorCase {
+                    reason: "credentials in the URL would be readable in the Release",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/gitlabUrl",
+                            json!("https://ci:pw@gitlab.example.com/"),
+                        )
+                    },
+                    error: "spec.gitlabUrl: the URL contains credentials: remove the user and \
+                            password, because the Release spec is readable by anyone who can \
+                            read the Release",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_tag_prefix_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "the tag prefix is required",
+                    edit: |xr| remove(xr, "/spec/tagPrefix"),
+                    error: "spec.tagPrefix: missing: set the prefix of the runner tags; use \
+                            lowercase letters, digits, '-', '.' and '_', such as \"sandbox\"",
+                },
+                ErrorCase {
+                    reason: "an empty prefix gives tags \"-amd64\"",
+                    edit: |xr| set(xr, "/spec/tagPrefix", json!("")),
+                    error: "spec.tagPrefix: must not be empty: use lowercase letters, digits, \
+                            '-', '.' and '_', such as \"sandbox\"",
+                },
+                ErrorCase {
+                    reason: "a comma splits the tag in two",
+                    edit: |xr| set(xr, "/spec/tagPrefix", json!("a,b")),
+                    error: "spec.tagPrefix: \"a,b\" contains a comma, which GitLab reads as a \
+                            separator between tags: use lowercase letters, digits, '-', '.' and \
+                            '_', such as \"sandbox\"",
+                },
+                ErrorCase {
+                    reason: "white space is trimmed or split on",
+                    edit: |xr| set(xr, "/spec/tagPrefix", json!("my runners")),
+                    error: "spec.tagPrefix: \"my runners\" contains white space, which GitLab \
+                            trims or splits tags on: use lowercase letters, digits, '-', '.' and \
+                            '_', such as \"sandbox\"",
+                },
+                ErrorCase {
+                    reason: "upper case is outside the allowed set",
+                    edit: |xr| set(xr, "/spec/tagPrefix", json!("Sandbox")),
+                    error: "spec.tagPrefix: \"Sandbox\" contains 'S': use lowercase letters, \
+                            digits, '-', '.' and '_', such as \"sandbox\"",
+                },
+                ErrorCase {
+                    reason: "a variable reference is not a tag",
+                    edit: |xr| set(xr, "/spec/tagPrefix", json!("$CI_TAG")),
+                    error: "spec.tagPrefix: \"$CI_TAG\" contains '$': use lowercase letters, \
+                            digits, '-', '.' and '_', such as \"sandbox\"",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_architectures_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "architectures are required",
+                    edit: |xr| remove(xr, "/spec/architectures"),
+                    error: "spec.architectures: missing: list the architectures to serve, such \
+                            as [\"amd64\", \"arm64\"]",
+                },
+                ErrorCase {
+                    reason: "a fleet of no architecture composes nothing",
+                    edit: |xr| set(xr, "/spec/architectures", json!([])),
+                    error: "spec.architectures: must not be empty: list the architectures to \
+                            serve, such as [\"amd64\", \"arm64\"]",
+                },
+                ErrorCase {
+                    reason: "only amd64 and arm64 are supported",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/architectures",
+                            json!(["amd64", "arm64", "s390x"]),
+                        )
+                    },
+                    error: "spec.architectures[2]: unsupported architecture \"s390x\": use \
+                            \"amd64\" or \"arm64\"",
+                },
+                ErrorCase {
+                    reason: "the Go name of x86-64 is amd64, not x86_64",
+                    edit: |xr| set(xr, "/spec/architectures", json!(["x86_64"])),
+                    error: "spec.architectures[0]: unsupported architecture \"x86_64\": use \
+                            \"amd64\" or \"arm64\"",
+                },
+                ErrorCase {
+                    reason: "a duplicate names both indexes",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/architectures",
+                            json!(["amd64", "arm64", "amd64"]),
+                        )
+                    },
+                    error: "spec.architectures[2]: duplicate architecture \"amd64\", already at \
+                            index 0: list each architecture once",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_namespace_and_release_name_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "a namespace must be a DNS-1123 label",
+                    edit: |xr| set(xr, "/spec/namespace", json!("GitLab_Runner")),
+                    error: "spec.namespace: \"GitLab_Runner\" is not a valid namespace name: use \
+                            at most 63 lowercase letters, digits and '-', starting and ending \
+                            with a letter or digit",
+                },
+                ErrorCase {
+                    reason: "the job namespace too",
+                    edit: |xr| set(xr, "/spec/jobs/namespace", json!("jobs.ci")),
+                    error: "spec.jobs.namespace: \"jobs.ci\" is not a valid namespace name: use \
+                            at most 63 lowercase letters, digits and '-', starting and ending \
+                            with a letter or digit",
+                },
+                ErrorCase {
+                    reason: "a long prefix makes release names longer than Helm allows",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/releaseNamePrefix",
+                            json!("a-very-long-release-name-prefix-for-gitlab-runner"),
+                        )
+                    },
+                    error: "spec.releaseNamePrefix: release name \
+                            \"a-very-long-release-name-prefix-for-gitlab-runner-amd64\" is 55 \
+                            characters, more than Helm's maximum of 53: set a shorter \
+                            spec.releaseNamePrefix",
+                },
+                ErrorCase {
+                    reason: "without a prefix, a long XR name is the cause",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/metadata/name",
+                            json!("team-platform-shared-gitlab-runner-fleet-xk2p9-abcde"),
+                        )
+                    },
+                    error: "metadata.name: release name \
+                            \"team-platform-shared-gitlab-runner-fleet-xk2p9-abcde-amd64\" is 58 \
+                            characters, more than Helm's maximum of 53: set \
+                            spec.releaseNamePrefix to a shorter prefix",
+                },
+                ErrorCase {
+                    reason: "release names must be DNS-1123 labels",
+                    edit: |xr| set(xr, "/spec/releaseNamePrefix", json!("CI.Runners")),
+                    error: "spec.releaseNamePrefix: release name \"CI.Runners-amd64\" is not a \
+                            DNS-1123 label (lowercase letters, digits and '-', starting with a \
+                            letter or digit): set spec.releaseNamePrefix to such a prefix",
+                },
+                ErrorCase {
+                    reason: "an XR with no name and no prefix gives no release name",
+                    edit: |xr| remove(xr, "/metadata/name"),
+                    error: "metadata.name: missing: the release names derive from the \
+                            composite's name; set spec.releaseNamePrefix",
+                },
+                ErrorCase {
+                    reason: "an empty chart version would be late-initialised and fought over",
+                    edit: |xr| set(xr, "/spec/chart/version", json!("")),
+                    error: "spec.chart.version: must not be empty: set a value or remove the \
+                            field for the default \"0.86.0\"",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_release_name_at_helm_maximum() {
+        let at_maximum = "p".repeat(MAX_RELEASE_NAME_LENGTH - "-arm64".len());
+        let mut xr = composite(minimal_spec());
+        set(&mut xr, "/spec/releaseNamePrefix", json!(at_maximum));
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+
+        assert_eq!(fleet.release_name(Arch::Arm64).len(), 53);
+
+        let one_over = format!("{at_maximum}p");
+        set(&mut xr, "/spec/releaseNamePrefix", json!(one_over));
+
+        let error = validate_composite(&xr).unwrap_err();
+
+        assert!(error.0.contains("is 54 characters"), "{error}");
+    }
+
+    #[test]
+    fn validate_token_secret_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "every architecture needs a token",
+                    edit: |xr| remove(xr, "/spec/runnerTokenSecrets"),
+                    error: "spec.runnerTokenSecrets.amd64: missing: name the Secret holding the \
+                            amd64 runner's authentication token (glrt-...); each architecture \
+                            needs its own runner in GitLab",
+                },
+                ErrorCase {
+                    reason: "one architecture without a token",
+                    edit: |xr| remove(xr, "/spec/runnerTokenSecrets/arm64"),
+                    error: "spec.runnerTokenSecrets.arm64: missing: name the Secret holding the \
+                            arm64 runner's authentication token (glrt-...); each architecture \
+                            needs its own runner in GitLab",
+                },
+                ErrorCase {
+                    reason: "a token for an architecture outside the fleet is probably a typo",
+                    edit: |xr| {
+                        set(xr, "/spec/architectures", json!(["amd64"]));
+                    },
+                    error: "spec.runnerTokenSecrets.arm64: \"arm64\" is not in \
+                            spec.architectures (amd64): remove the entry or add the architecture",
+                },
+                ErrorCase {
+                    reason: "an unknown architecture name as a key",
+                    edit: |xr| set(xr, "/spec/runnerTokenSecrets/aarch64", json!({"name": "x"})),
+                    error: "spec.runnerTokenSecrets.aarch64: \"aarch64\" is not in \
+                            spec.architectures (amd64, arm64): remove the entry or add the \
+                            architecture",
+                },
+                ErrorCase {
+                    reason: "two architectures sharing one token register one runner twice",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/runnerTokenSecrets/arm64/name",
+                            json!("runner-amd64"),
+                        )
+                    },
+                    error: "spec.runnerTokenSecrets.arm64: the same Secret key as \
+                            spec.runnerTokenSecrets.amd64 (gitlab-runner/runner-amd64, key \
+                            \"runner-token\"): two releases with one token register two managers \
+                            of one runner, so GitLab cannot route jobs by architecture; create a \
+                            runner per architecture and give each its own Secret",
+                },
+                ErrorCase {
+                    reason: "sharing is found after defaults fill in key and namespace",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/runnerTokenSecrets/arm64",
+                            json!({"name": "runner-amd64", "key": "runner-token", "namespace": "gitlab-runner"}),
+                        )
+                    },
+                    error: "spec.runnerTokenSecrets.arm64: the same Secret key as \
+                            spec.runnerTokenSecrets.amd64 (gitlab-runner/runner-amd64, key \
+                            \"runner-token\"): two releases with one token register two managers \
+                            of one runner, so GitLab cannot route jobs by architecture; create a \
+                            runner per architecture and give each its own Secret",
+                },
+                ErrorCase {
+                    reason: "a Secret needs a name",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/runnerTokenSecrets/amd64",
+                            json!({"key": "token"}),
+                        )
+                    },
+                    error: "spec.runnerTokenSecrets.amd64.name: missing: name the Secret holding \
+                            the runner authentication token",
+                },
+                ErrorCase {
+                    reason: "an empty key never holds a token",
+                    edit: |xr| set(xr, "/spec/runnerTokenSecrets/amd64/key", json!("")),
+                    error: "spec.runnerTokenSecrets.amd64.key: must not be empty: name the key \
+                            holding the token, or remove the field for the default \
+                            \"runner-token\"",
+                },
+                ErrorCase {
+                    reason: "an empty namespace is never meant",
+                    edit: |xr| set(xr, "/spec/runnerTokenSecrets/amd64/namespace", json!("")),
+                    error: "spec.runnerTokenSecrets.amd64.namespace: must not be empty: name the \
+                            Secret's namespace, or remove the field",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_token_secrets_sharing_one_name_with_other_keys() {
+        let mut xr = composite(minimal_spec());
+        set(
+            &mut xr,
+            "/spec/runnerTokenSecrets",
+            json!({
+                "amd64": {"name": "runners", "key": "amd64"},
+                "arm64": {"name": "runners", "key": "arm64"},
+            }),
+        );
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+
+        assert_eq!(fleet.token_secrets[&Arch::Arm64].key, "arm64");
+    }
+
+    #[test]
+    fn validate_namespaced_token_secret_errors() {
+        assert_error_cases(
+            vec![ErrorCase {
+                reason: "a namespaced Release cannot read a Secret in another namespace",
+                edit: |xr| {
+                    set(
+                        xr,
+                        "/spec/runnerTokenSecrets/amd64/namespace",
+                        json!("other"),
+                    )
+                },
+                error: "spec.runnerTokenSecrets.amd64.namespace: \"other\" is not the \
+                        composite's namespace \"team-a\": a namespaced Release reads Secrets \
+                        only from its own namespace; move the Secret there and remove the field",
+            }],
+            namespaced_composite,
+        );
+    }
+
+    #[test]
+    fn validate_manager_and_jobs_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "a manager that may run no job",
+                    edit: |xr| set(xr, "/spec/manager/concurrent", json!(0)),
+                    error: "spec.manager.concurrent: 0 is less than 1: set how many jobs each \
+                            runner manager may run at once, 1 or more",
+                },
+                ErrorCase {
+                    reason: "the function pins the manager's architecture",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/manager/nodeSelector",
+                            json!({"kubernetes.io/arch": "arm64"}),
+                        )
+                    },
+                    error: "spec.manager.nodeSelector[\"kubernetes.io/arch\"]: \"arm64\": the \
+                            function pins each runner to its architecture itself; remove the \
+                            entry and list the architectures in spec.architectures",
+                },
+                ErrorCase {
+                    reason: "the function pins the job pods' architecture",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/nodeSelector",
+                            json!({"lifecycle": "Ec2Spot", "kubernetes.io/arch": "amd64"}),
+                        )
+                    },
+                    error: "spec.jobs.nodeSelector[\"kubernetes.io/arch\"]: \"amd64\": the \
+                            function pins each runner to its architecture itself; remove the \
+                            entry and list the architectures in spec.architectures",
+                },
+                ErrorCase {
+                    reason: "the deprecated arch label would contradict the pinned one",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/nodeSelector",
+                            json!({"beta.kubernetes.io/arch": "amd64"}),
+                        )
+                    },
+                    error: "spec.jobs.nodeSelector[\"beta.kubernetes.io/arch\"]: \"amd64\": the \
+                            function pins each runner to its architecture itself; remove the \
+                            entry and list the architectures in spec.architectures",
+                },
+                ErrorCase {
+                    reason: "a poll timeout below one second fails every job",
+                    edit: |xr| set(xr, "/spec/jobs/pollTimeoutSeconds", json!(0)),
+                    error: "spec.jobs.pollTimeoutSeconds: 0 is less than 1: set how many seconds \
+                            the executor waits for a job pod to start, such as 600",
+                },
+                ErrorCase {
+                    reason: "an empty job image",
+                    edit: |xr| set(xr, "/spec/jobs/image", json!("")),
+                    error: "spec.jobs.image: must not be empty: name the image of jobs that name \
+                            none, or remove the field for the default \"ubuntu:22.04\"",
+                },
+                ErrorCase {
+                    reason: "Karpenter v1 dropped do-not-evict",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/podAnnotations",
+                            json!({"karpenter.sh/do-not-evict": "true"}),
+                        )
+                    },
+                    error: "spec.jobs.podAnnotations[\"karpenter.sh/do-not-evict\"]: Karpenter v1 \
+                            no longer reads this annotation: remove it; the function sets \
+                            \"karpenter.sh/do-not-disrupt\": \"true\" on job pods, which \
+                            Karpenter v1 reads",
+                },
+                ErrorCase {
+                    reason: "do-not-disrupt false lets consolidation kill running jobs",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/podAnnotations",
+                            json!({"karpenter.sh/do-not-disrupt": "false"}),
+                        )
+                    },
+                    error: "spec.jobs.podAnnotations[\"karpenter.sh/do-not-disrupt\"]: \"false\" \
+                            would let Karpenter consolidation interrupt running jobs: remove it; \
+                            the function sets it to \"true\"",
+                },
+                ErrorCase {
+                    reason: "job tolerations the executor cannot express",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/tolerations",
+                            json!([{"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}]),
+                        )
+                    },
+                    error: "spec.jobs.tolerations[0].tolerationSeconds: 30: the executor's \
+                            node_tolerations table cannot express tolerationSeconds: remove it",
+                },
+                ErrorCase {
+                    reason: "a node pool needs a name",
+                    edit: |xr| set(xr, "/spec/nodePool", json!({})),
+                    error: "spec.nodePool.name: missing: name the Karpenter NodePool to widen, or \
+                            remove spec.nodePool",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_helper_image_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "a helper image for an architecture outside the fleet",
+                    edit: |xr| {
+                        set(xr, "/spec/architectures", json!(["amd64"]));
+                        remove(xr, "/spec/runnerTokenSecrets/arm64");
+                        set(
+                            xr,
+                            "/spec/jobs/helperImages/arm64",
+                            json!("helper:arm64-v18.9.0"),
+                        );
+                    },
+                    error: "spec.jobs.helperImages.arm64: \"arm64\" is not in spec.architectures \
+                            (amd64): remove the entry or add the architecture",
+                },
+                ErrorCase {
+                    reason: "an x86_64 helper on arm64 nodes fails with exec format error",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/helperImages/arm64",
+                            json!(
+                                "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v18.9.0"
+                            ),
+                        )
+                    },
+                    error: "spec.jobs.helperImages.arm64: \
+                            \"registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v18.9.0\" \
+                            names architecture \"x86_64\", but this runner's job pods run on \
+                            arm64 nodes and helper images are single-architecture: use the arm64 \
+                            helper image",
+                },
+                ErrorCase {
+                    reason: "an amd64 helper on arm64 nodes",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/helperImages/arm64",
+                            json!("mirror/helper:amd64-latest"),
+                        )
+                    },
+                    error: "spec.jobs.helperImages.arm64: \"mirror/helper:amd64-latest\" names \
+                            architecture \"amd64\", but this runner's job pods run on arm64 \
+                            nodes and helper images are single-architecture: use the arm64 \
+                            helper image",
+                },
+                ErrorCase {
+                    reason: "an arm64 helper on amd64 nodes",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/helperImages/amd64",
+                            json!("helper:arm64-v18.9.0"),
+                        )
+                    },
+                    error: "spec.jobs.helperImages.amd64: \"helper:arm64-v18.9.0\" names \
+                            architecture \"arm64\", but this runner's job pods run on amd64 \
+                            nodes and helper images are single-architecture: use the amd64 \
+                            helper image",
+                },
+                ErrorCase {
+                    reason: "an aarch64 helper on amd64 nodes",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/helperImages/amd64",
+                            json!("helper:AARCH64-v1"),
+                        )
+                    },
+                    error: "spec.jobs.helperImages.amd64: \"helper:AARCH64-v1\" names \
+                            architecture \"aarch64\", but this runner's job pods run on amd64 \
+                            nodes and helper images are single-architecture: use the amd64 \
+                            helper image",
+                },
+                ErrorCase {
+                    reason: "the ubi-fips helper is built for amd64 only",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/jobs/helperImages/arm64",
+                            json!(
+                                "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:ubi-fips-arm64-v18.9.0"
+                            ),
+                        )
+                    },
+                    error: "spec.jobs.helperImages.arm64: \
+                            \"registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:ubi-fips-arm64-v18.9.0\" \
+                            is a ubi-fips helper image, which is built for amd64 only: use a \
+                            non-FIPS arm64 helper image",
+                },
+                ErrorCase {
+                    reason: "an empty helper image",
+                    edit: |xr| set(xr, "/spec/jobs/helperImages/amd64", json!("")),
+                    error: "spec.jobs.helperImages.amd64: must not be empty: name the amd64 \
+                            helper image, or remove the entry for the runner's default",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_accepts_matching_helper_images() {
+        let mut xr = composite(minimal_spec());
+        set(
+            &mut xr,
+            "/spec/jobs/helperImages",
+            json!({
+                "amd64": "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:ubi-fips-x86_64-v18.9.0",
+                "arm64": "registry.example.com/x86_64-mirror/gitlab-runner-helper:arm64-v18.9.0",
+            }),
+        );
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+
+        assert_eq!(
+            fleet.jobs.helper_images.len(),
+            2,
+            "the fips image is fine on amd64, and only the last path segment names the architecture"
+        );
+    }
+
+    #[test]
+    fn key_path_quotes_keys_with_dots_or_slashes() {
+        assert_eq!(key_path("spec.a", "b"), "spec.a.b");
+        assert_eq!(key_path("spec.a", "b_c-1"), "spec.a.b_c-1");
+        assert_eq!(
+            key_path("spec.a", "kubernetes.io/arch"),
+            "spec.a[\"kubernetes.io/arch\"]"
+        );
+        assert_eq!(key_path("spec.a", ""), "spec.a[\"\"]");
+    }
+
+    #[test]
+    fn is_dns1123_label_cases() {
+        for (name, valid) in [
+            ("a", true),
+            ("gitlab-runner", true),
+            ("0abc9", true),
+            ("", false),
+            ("-a", false),
+            ("a-", false),
+            ("A", false),
+            ("a.b", false),
+            (&"a".repeat(63), true),
+            (&"a".repeat(64), false),
+        ] {
+            assert_eq!(is_dns1123_label(name), valid, "{name:?}");
+        }
+    }
+}
