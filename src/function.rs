@@ -181,3 +181,55 @@ fn desired_count(response: &RunFunctionResponse) -> usize {
         .as_ref()
         .map_or(0, |state| state.resources.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn request_with_input(input: Value) -> RunFunctionRequest {
+        let composite = json!({
+            "apiVersion": "ci.platform.example.org/v1alpha1",
+            "kind": "XGitLabRunnerFleet",
+            "metadata": {"name": "sandbox"},
+            "spec": {
+                "gitlabUrl": "https://gitlab.example.com/",
+                "tagPrefix": "sandbox",
+                "architectures": ["amd64"],
+                "runnerTokenSecrets": {"amd64": {"name": "runner-amd64"}},
+            },
+        });
+
+        RunFunctionRequest {
+            observed: Some(State {
+                composite: Some(Resource {
+                    resource: Some(json_to_struct(&composite).unwrap()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            input: Some(json_to_struct(&input).unwrap()),
+            ..Default::default()
+        }
+    }
+
+    fn ttl_seconds(response: &RunFunctionResponse) -> i64 {
+        response.meta.as_ref().unwrap().ttl.unwrap().seconds
+    }
+
+    #[test]
+    fn run_function_uses_input_ttl() {
+        let response = run_function(&request_with_input(json!({"ttlSeconds": 30})));
+
+        assert_eq!(ttl_seconds(&response), 30);
+    }
+
+    #[test]
+    fn run_function_uses_default_ttl_on_fatal() {
+        let response = run_function(&request_with_input(json!({"ttlSeconds": 0})));
+
+        assert_eq!(ttl_seconds(&response), 60);
+        assert_eq!(response.results[0].severity, Severity::Fatal as i32);
+    }
+}
