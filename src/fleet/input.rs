@@ -387,4 +387,98 @@ mod tests {
             assert_eq!(result.unwrap_err().0, case.error, "{}", case.reason);
         }
     }
+
+    const INPUT_CRD: &str =
+        include_str!("../../package/input/gitlabrunnerfleet.fn.crossplane.io_inputs.yaml");
+
+    fn input_crd() -> Value {
+        serde_yaml_ng::from_str(INPUT_CRD).unwrap()
+    }
+
+    fn input_schema() -> Value {
+        input_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    /// Lists the dotted path of every field of a serialized value, descending
+    /// into objects.
+    fn value_fields(prefix: &str, value: &Value, fields: &mut Vec<String>) {
+        if let Value::Object(map) = value {
+            for (key, child) in map {
+                let path = format!("{prefix}{key}");
+                fields.push(path.clone());
+                value_fields(&format!("{path}."), child, fields);
+            }
+        }
+    }
+
+    /// Lists the dotted path of every property of an OpenAPI schema.
+    fn schema_fields(prefix: &str, schema: &Value, fields: &mut Vec<String>) {
+        if let Some(Value::Object(properties)) = schema.get("properties") {
+            for (key, child) in properties {
+                let path = format!("{prefix}{key}");
+                fields.push(path.clone());
+                schema_fields(&format!("{path}."), child, fields);
+            }
+        }
+    }
+
+    /// Builds a document with every property of `schema` set to a value of
+    /// its type.
+    fn sample(schema: &Value) -> Value {
+        match schema["type"].as_str() {
+            Some("string") => json!("x"),
+            Some("integer") => json!(1),
+            Some("boolean") => json!(true),
+            _ => Value::Object(
+                schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .map(|(key, child)| (key.clone(), sample(child)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn input_crd_names_the_input_kind() {
+        let crd = input_crd();
+        let (group, version) = INPUT_API_VERSION.split_once('/').unwrap();
+
+        assert_eq!(crd["metadata"]["name"], format!("inputs.{group}"));
+        assert_eq!(crd["spec"]["group"], group);
+        assert_eq!(crd["spec"]["names"]["kind"], INPUT_KIND);
+        assert_eq!(crd["spec"]["scope"], "Cluster");
+        assert_eq!(crd["spec"]["versions"][0]["name"], version);
+        assert_eq!(crd["spec"]["versions"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn input_crd_and_type_list_the_same_fields() {
+        let mut rust_fields = Vec::new();
+        value_fields(
+            "",
+            &serde_json::to_value(Input::default()).unwrap(),
+            &mut rust_fields,
+        );
+        let mut crd_fields = Vec::new();
+        schema_fields("", &input_schema(), &mut crd_fields);
+
+        rust_fields.sort();
+        crd_fields.sort();
+
+        assert_eq!(rust_fields, crd_fields);
+    }
+
+    #[test]
+    fn input_crd_sample_parses() {
+        let document = sample(&input_schema());
+
+        let input = parse_input(Some(&document)).unwrap();
+
+        assert_eq!(input.ttl_seconds, Some(1));
+        assert_eq!(input.chart.version.as_deref(), Some("x"));
+        assert_eq!(input.provider_configs.kubernetes.as_deref(), Some("x"));
+    }
 }
