@@ -65,7 +65,7 @@ pub struct Input {
     #[serde(default)]
     pub provider_configs: ProviderConfigs,
 
-    /// How long, in seconds, Crossplane may reuse a response.
+    /// Response TTL, in seconds: how long Crossplane may reuse a response.
     pub ttl_seconds: Option<i64>,
 
     /// The executor's `poll_timeout`, in seconds, for fleets that set no

@@ -138,7 +138,7 @@ pub struct Requirement {
 #[error("{0}")]
 pub struct FleetError(pub String);
 
-/// The requirement key under which Crossplane answers with the NodePool.
+/// The requirement key under which Crossplane returns the live NodePool.
 pub const NODE_POOL_REQUIREMENT: &str = "nodepool";
 
 /// Composes the fleet described by `request.composite`.
@@ -375,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn compose_without_node_pool_has_no_node_pool_status() {
+    fn compose_without_node_pool() {
         let composition = compose(&request(composite(full_spec()))).unwrap();
 
         assert!(!composition.status.contains_key("nodePool"));
@@ -399,7 +399,7 @@ mod tests {
     }
 
     #[test]
-    fn compose_input_overrides_built_ins_and_xr_overrides_input() {
+    fn compose_merges_xr_input_and_defaults() {
         let mut fleet_request = request(composite(minimal_spec()));
         fleet_request.input = Some(json!({
             "chart": {"version": "0.79.1", "repository": "https://mirror.example.com/charts"},
@@ -493,8 +493,8 @@ mod tests {
 
         use super::*;
 
-        /// A small map of label-like keys to values that may hold template
-        /// braces, quotes and white space.
+        /// Generates a small map of label-like keys to values that may
+        /// contain template braces, quotes and white space.
         fn label_map() -> impl Strategy<Value = Vec<(String, String)>> {
             prop::collection::vec(
                 (
@@ -545,7 +545,7 @@ mod tests {
         }
 
         prop_compose! {
-            /// A valid XR, with architectures in random order.
+            /// Generates a valid XR, with architectures in random order.
             fn valid_composite()(
                 architectures in subsequence(vec!["amd64", "arm64"], 1..=2).prop_shuffle(),
                 host in "[a-z]{1,10}",
@@ -704,7 +704,7 @@ mod tests {
             }
 
             #[test]
-            fn valid_fleets_never_put_unescaped_braces_in_runner_config(xr in valid_composite()) {
+            fn runner_config_braces_always_escaped(xr in valid_composite()) {
                 let composition = compose(&request(xr)).unwrap();
                 for composed in composition.resources.values() {
                     if let Some(config) = composed.resource

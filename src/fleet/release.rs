@@ -20,8 +20,8 @@ pub const EXTERNAL_NAME: &str = "crossplane.io/external-name";
 const RUNNER_TOKEN_VALUE: &str = "runnerToken";
 
 /// The kind of ProviderConfig a namespaced Release refers to.
-// NOTE: a namespaced Release may also refer to a namespaced `ProviderConfig`;
-// the input has no field to choose that yet, so it is always the cluster one.
+// NOTE: a namespaced Release may also refer to a namespaced `ProviderConfig`.
+// The input has no field to choose that kind yet.
 const NAMESPACED_PROVIDER_CONFIG_KIND: &str = "ClusterProviderConfig";
 
 /// Returns the composed resource name of `arch`'s Release.
@@ -80,6 +80,9 @@ fn chart_values(fleet: &Fleet, arch: Arch) -> Result<Map<String, Value>, FleetEr
     derived.insert("gitlabUrl".into(), json!(fleet.gitlab_url));
     derived.insert("nodeSelector".into(), Value::Object(node_selector));
     derived.insert("rbac".into(), json!({"create": true}));
+    // NOTE: chart 0.86.0 documents `runners.jobNamespace` for job pods outside
+    // the release namespace. Whether its Role then covers that namespace was
+    // not checked against the chart's templates.
     derived.insert(
         "runners".into(),
         json!({

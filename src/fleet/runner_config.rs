@@ -2,9 +2,9 @@
 //! Kubernetes executor, generated with the `toml` crate from serde structs so
 //! that quoting is always right and key order is fixed by the structs.
 //!
-//! The chart passes `runners.config` through Helm's `tpl`, so every `{{` in
-//! the TOML text is escaped before it leaves this module; otherwise user text
-//! such as an annotation value would be evaluated as a template.
+//! The chart passes `runners.config` through Helm's `tpl`, which would
+//! evaluate user text such as an annotation value as a template. So every
+//! `{{` in the TOML text is escaped before it leaves this module.
 
 use std::collections::BTreeMap;
 
@@ -282,7 +282,7 @@ poll_timeout = 600
     }
 
     #[test]
-    fn runner_config_keeps_jobs_on_the_node_through_consolidation() {
+    fn runner_config_sets_do_not_disrupt() {
         let fleet = fleet_of(&composite(minimal_spec()));
         let text = runner_config(&fleet, Arch::Amd64).unwrap();
         let parsed: toml::Table = toml::from_str(&text).unwrap();

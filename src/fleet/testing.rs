@@ -7,8 +7,8 @@ use super::spec::parse_spec;
 use super::validate::{Fleet, validate};
 use super::{FleetError, FleetEvent};
 
-/// A complete, valid spec with every field the API documents, for both
-/// architectures.
+/// Returns a complete, valid spec with every field the API documents, for
+/// both architectures.
 pub fn full_spec() -> Value {
     json!({
         "gitlabUrl": "https://gitlab.example.com/",
@@ -47,7 +47,7 @@ pub fn full_spec() -> Value {
     })
 }
 
-/// The smallest valid spec: only the required fields.
+/// Returns the smallest valid spec, with only the required fields.
 pub fn minimal_spec() -> Value {
     json!({
         "gitlabUrl": "https://gitlab.example.com/",
@@ -60,7 +60,7 @@ pub fn minimal_spec() -> Value {
     })
 }
 
-/// A cluster-scoped XR named `sandbox` with `spec`.
+/// Wraps `spec` in a cluster-scoped XR named `sandbox`.
 pub fn composite(spec: Value) -> Value {
     json!({
         "apiVersion": "ci.platform.example.org/v1alpha1",
@@ -70,7 +70,7 @@ pub fn composite(spec: Value) -> Value {
     })
 }
 
-/// A namespaced XR named `sandbox` in namespace `team-a` with `spec`.
+/// Wraps `spec` in an XR named `sandbox` in namespace `team-a`.
 pub fn namespaced_composite(spec: Value) -> Value {
     json!({
         "apiVersion": "ci.platform.example.org/v1alpha1",

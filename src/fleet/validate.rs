@@ -1328,7 +1328,7 @@ mod tests {
     }
 
     #[test]
-    fn validate_token_secrets_sharing_one_name_with_other_keys() {
+    fn validate_token_secrets_one_secret_two_keys() {
         let mut xr = composite(minimal_spec());
         set(
             &mut xr,

@@ -2,15 +2,15 @@
 //!
 //! User values may add keys anywhere. A user value at a path the function
 //! sets, or at a path the function must never send to the chart, is rejected
-//! with the spec field to use instead: a silent override would either be lost
-//! or break the runner.
+//! with the spec field to use instead. Accepting it silently would either lose
+//! it or break the runner.
 
 use serde_json::{Map, Value};
 
 use super::FleetError;
 use super::validate::key_path;
 
-/// Why a user value at a path is rejected, and what to set instead.
+/// A path that user values must not set, and the advice the error gives.
 struct Reserved {
     path: &'static [&'static str],
     advice: &'static str,
@@ -136,7 +136,7 @@ pub fn merge_values(
     Ok(sorted(merged))
 }
 
-/// Overlays `derived` onto `target`, which holds the user's values.
+/// Overlays `derived` onto `target`, which contains the user's values.
 fn merge_into(
     path: &mut Vec<String>,
     target: &mut Map<String, Value>,
