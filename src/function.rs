@@ -17,7 +17,8 @@ use crate::protocol::response::{
 };
 use crate::protocol::structs::{json_to_struct, map_to_struct, struct_to_map};
 
-/// How long Crossplane may reuse a response when the input sets no TTL.
+/// How long Crossplane may reuse a response when the input sets no TTL, or
+/// when the fleet cannot compose.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
 /// Runs the function on one request. Never fails: input that cannot compose
@@ -47,9 +48,15 @@ pub fn run_function(request: &RunFunctionRequest) -> RunFunctionResponse {
         input: input(request),
     };
 
-    let mut response = response_to(request, DEFAULT_TTL);
+    let composed = fleet::compose(&fleet_request);
+    let ttl = composed
+        .as_ref()
+        .ok()
+        .and_then(|composition| composition.ttl)
+        .unwrap_or(DEFAULT_TTL);
+    let mut response = response_to(request, ttl);
 
-    match fleet::compose(&fleet_request) {
+    match composed {
         Ok(composition) => {
             apply_composition(&mut response, composition);
             tracing::info!(resources = desired_count(&response), "composed fleet");
@@ -173,4 +180,56 @@ fn desired_count(response: &RunFunctionResponse) -> usize {
         .desired
         .as_ref()
         .map_or(0, |state| state.resources.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn request_with_input(input: Value) -> RunFunctionRequest {
+        let composite = json!({
+            "apiVersion": "ci.platform.example.org/v1alpha1",
+            "kind": "XGitLabRunnerFleet",
+            "metadata": {"name": "sandbox"},
+            "spec": {
+                "gitlabUrl": "https://gitlab.example.com/",
+                "tagPrefix": "sandbox",
+                "architectures": ["amd64"],
+                "runnerTokenSecrets": {"amd64": {"name": "runner-amd64"}},
+            },
+        });
+
+        RunFunctionRequest {
+            observed: Some(State {
+                composite: Some(Resource {
+                    resource: Some(json_to_struct(&composite).unwrap()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            input: Some(json_to_struct(&input).unwrap()),
+            ..Default::default()
+        }
+    }
+
+    fn ttl_seconds(response: &RunFunctionResponse) -> i64 {
+        response.meta.as_ref().unwrap().ttl.unwrap().seconds
+    }
+
+    #[test]
+    fn run_function_uses_input_ttl() {
+        let response = run_function(&request_with_input(json!({"ttlSeconds": 30})));
+
+        assert_eq!(ttl_seconds(&response), 30);
+    }
+
+    #[test]
+    fn run_function_uses_default_ttl_on_fatal() {
+        let response = run_function(&request_with_input(json!({"ttlSeconds": 0})));
+
+        assert_eq!(ttl_seconds(&response), 60);
+        assert_eq!(response.results[0].severity, Severity::Fatal as i32);
+    }
 }
