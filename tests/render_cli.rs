@@ -22,6 +22,64 @@ struct Case {
 /// Every golden case. Add a case here to cover another set of files.
 const CASES: &[Case] = &[
     Case {
+        name: "example-sandbox-fleet",
+        args: &[
+            "examples/xr.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--observed-resources",
+            "examples/observed.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "example-first-reconcile",
+        args: &[
+            "examples/xr.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "example-node-pool-not-found",
+        args: &[
+            "examples/xr.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--observed-resources",
+            "examples/observed.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "example-claim",
+        args: &[
+            "examples/claim.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+        ],
+    },
+    Case {
+        name: "example-namespaced",
+        args: &[
+            "examples/namespaced/xr.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--observed-resources",
+            "examples/namespaced/observed.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
         name: "xr-only",
         args: &["tests/fixtures/render/xr.yaml"],
     },

@@ -338,7 +338,14 @@ mod tests {
     fn compose_with_node_pool_asks_for_it() {
         let mut xr = composite(minimal_spec());
         set(&mut xr, "/spec/nodePool", json!({"name": "spot-pool"}));
-        let live_pool = json!({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "spot-pool"}});
+        let live_pool = json!({
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {"name": "spot-pool"},
+            "spec": {"template": {"spec": {"requirements": [
+                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+            ]}}},
+        });
 
         for required in [None, Some(vec![]), Some(vec![live_pool.clone()])] {
             let mut fleet_request = request(xr.clone());
