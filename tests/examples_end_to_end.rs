@@ -1,6 +1,6 @@
-//! The shipped examples end to end: every resource the function composes
-//! for them validates against the upstream CRD of its kind, the XR's status
-//! validates against the example XRD, and the real gRPC server, over v1 and
+//! The shipped examples end to end. Every resource the function composes for
+//! them validates against the upstream CRD of its kind, and the XR's status
+//! validates against the example XRD. The real gRPC server, over v1 and
 //! v1beta1, composes exactly what the in-process `render` composes.
 
 mod common;
