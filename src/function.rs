@@ -187,6 +187,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::protocol::structs::struct_to_json;
 
     fn request_with_input(input: Value) -> RunFunctionRequest {
         let composite = json!({
@@ -231,5 +232,96 @@ mod tests {
 
         assert_eq!(ttl_seconds(&response), 60);
         assert_eq!(response.results[0].severity, Severity::Fatal as i32);
+    }
+
+    fn desired_json(response: &RunFunctionResponse) -> Value {
+        let desired = response.desired.as_ref().unwrap();
+        let resources: Map<String, Value> = desired
+            .resources
+            .iter()
+            .map(|(name, r)| (name.clone(), struct_to_json(r.resource.as_ref().unwrap())))
+            .collect();
+
+        json!({
+            "composite": desired
+                .composite
+                .as_ref()
+                .and_then(|c| c.resource.as_ref())
+                .map_or(Value::Null, struct_to_json),
+            "resources": resources,
+        })
+    }
+
+    #[test]
+    fn desired_composite_carries_only_status() {
+        let response = run_function(&request_with_input(json!({})));
+        let composite = &desired_json(&response)["composite"];
+
+        assert_eq!(
+            composite.as_object().unwrap().keys().collect::<Vec<_>>(),
+            vec!["status"],
+            "the function must never set the XR's spec or metadata: {composite}"
+        );
+        assert_eq!(
+            composite["status"]["runners"]["amd64"]["tag"],
+            "sandbox-amd64"
+        );
+    }
+
+    #[test]
+    fn earlier_steps_survive_composition() {
+        let mut request = request_with_input(json!({}));
+        let earlier_resource = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}});
+        let earlier_composite = json!({"status": {"fromEarlierStep": true}});
+        request.desired = Some(State {
+            composite: Some(Resource {
+                resource: Some(json_to_struct(&earlier_composite).unwrap()),
+                ..Default::default()
+            }),
+            resources: [(
+                "config".to_string(),
+                Resource {
+                    resource: Some(json_to_struct(&earlier_resource).unwrap()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+        });
+
+        let desired = desired_json(&run_function(&request));
+
+        assert_eq!(desired["resources"]["config"], earlier_resource);
+        assert!(desired["resources"]["release-amd64"].is_object());
+        assert_eq!(desired["composite"]["status"]["fromEarlierStep"], true);
+        assert!(desired["composite"]["status"]["runners"].is_object());
+    }
+
+    #[test]
+    fn fatal_leaves_desired_state_untouched() {
+        let mut request = request_with_input(json!({}));
+        let earlier = State {
+            composite: None,
+            resources: [("config".to_string(), Resource::default())].into(),
+        };
+        request.desired = Some(earlier.clone());
+        let mut composite = observed_composite(&request);
+        composite["spec"]["architectures"] = json!(["s390x"]);
+        request.observed.as_mut().unwrap().composite = Some(Resource {
+            resource: Some(json_to_struct(&composite).unwrap()),
+            ..Default::default()
+        });
+
+        let response = run_function(&request);
+
+        assert_eq!(response.desired, Some(earlier));
+        assert_eq!(response.results.len(), 1);
+        assert_eq!(response.results[0].severity, Severity::Fatal as i32);
+        assert!(
+            response.results[0]
+                .message
+                .contains("spec.architectures[0]"),
+            "{}",
+            response.results[0].message
+        );
     }
 }
