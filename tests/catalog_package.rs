@@ -1,5 +1,5 @@
-//! Checks the Configuration packages under `catalog/`: their files match the
-//! examples they come from, every object validates against its CRD, and the
+//! Checks the Configuration packages under `catalog/`. Their files match the
+//! examples they come from, and every object validates against its CRD. The
 //! package metadata depends on the function and on each provider whose kinds
 //! the function composes, at versions that serve those kinds.
 //!
@@ -114,7 +114,7 @@ const EMITTED_KINDS: [(&str, &str, &str, &str); 13] = [
         PROVIDER_GITLAB,
         "0.18.1",
     ),
-    // Crossplane fetches the NodePool; nothing installs Karpenter for it.
+    // Crossplane fetches the NodePool, and no package installs Karpenter.
     ("karpenter.sh/v1", "NodePool", "", "1.0.0"),
 ];
 

@@ -86,8 +86,8 @@ fn documents_of_kind(kind: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// An object schema with the metadata fields a DeploymentRuntimeConfig
-/// template may set.
+/// Returns an object schema with the metadata fields a
+/// DeploymentRuntimeConfig template may set.
 fn template_metadata_schema() -> Value {
     let string_map = json!({"type": "object", "additionalProperties": {"type": "string"}});
     json!({
@@ -219,10 +219,11 @@ fn every_manifest_validates() {
         }
     }
 
-    // docs/manifests: 8 in 10-providers.yaml, 3 ProviderConfigs, the
-    // Function, the Configuration, the RBAC and two claims; in namespaced/
-    // 3 ClusterProviderConfigs, the Configuration and the XR; plus
-    // examples/rbac.yaml.
+    // 16 in docs/manifests/: 8 in 10-providers.yaml, 3 ProviderConfigs, the
+    // Function, the Configuration, the RBAC and two claims.
+    // 5 in docs/manifests/namespaced/: 3 ClusterProviderConfigs, the
+    // Configuration and the XR.
+    // 1 in examples/rbac.yaml.
     assert_eq!(validated, 22, "manifests validated: {files:?}");
 }
 

@@ -2,8 +2,8 @@
 # Installs Crossplane with its Helm chart into crossplane-system.
 #
 # The fleet's Configuration needs Crossplane 1.15 or later (2.0 or later for
-# the namespaced variant). CROSSPLANE_VERSION picks the chart version; the
-# default is a 2.0 release.
+# the namespaced variant). CROSSPLANE_VERSION picks the chart version, and
+# the default is a 2.0 release.
 set -euo pipefail
 
 CROSSPLANE_VERSION="${CROSSPLANE_VERSION:-2.0.2}"

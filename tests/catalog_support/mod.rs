@@ -223,12 +223,12 @@ pub fn package_composition(example: &str, example_function: &str, function_name:
          # installs the function as a dependency of this package.\n",
     );
 
-    let wanted = format!("name: {example_function}");
+    let example_name_line = format!("name: {example_function}");
     let mut after_function_ref = false;
     let mut renamed = 0;
     for line in example.lines() {
         let trimmed = line.trim();
-        if after_function_ref && trimmed == wanted {
+        if after_function_ref && trimmed == example_name_line {
             let indent = &line[..line.len() - line.trim_start().len()];
             text.push_str(&format!("{indent}name: {function_name}\n"));
             renamed += 1;
