@@ -444,8 +444,9 @@ fn crossplane_constraints() {
     let cases = [
         (
             &PACKAGES[0],
-            "1.15.0-0",
-            "required resources (extra resources) arrived in Crossplane 1.15",
+            "1.17.2-0",
+            "Crossplane installs the function's meta.pkg.crossplane.io/v1 package metadata \
+             from 1.17.2 on, and required resources arrived in 1.15",
         ),
         (
             &PACKAGES[1],
@@ -466,10 +467,14 @@ fn crossplane_constraints() {
         );
     }
 
+    let cluster = version_requirement(&PACKAGES[0].crossplane_constraint());
     assert!(
-        !version_requirement(&PACKAGES[0].crossplane_constraint())
-            .matches(&parse_version("1.14.5")),
+        !cluster.matches(&parse_version("1.14.5")),
         "Crossplane 1.14 ignores the function's request for the NodePool"
+    );
+    assert!(
+        !cluster.matches(&parse_version("1.17.1")),
+        "Crossplane 1.17.1 rejects meta.pkg.crossplane.io/v1 Function metadata"
     );
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Crossplane with its Helm chart into crossplane-system.
 #
-# The fleet's Configuration needs Crossplane 1.15 or later (2.0 or later for
+# The fleet's Configuration needs Crossplane 1.17.2 or later (2.0 or later for
 # the namespaced variant). CROSSPLANE_VERSION picks the chart version, and
 # the default is a 2.0 release.
 set -euo pipefail
