@@ -65,6 +65,12 @@ fn every_example_validates() {
     let files = all_yaml_files(&examples_dir());
     let mut validated = 0;
     for file in &files {
+        // rbac.yaml holds a core ClusterRole, which no CRD defines;
+        // tests/docs_manifests.rs checks it against the Kubernetes types.
+        if file.ends_with("rbac.yaml") {
+            continue;
+        }
+
         let catalog = if file
             .parent()
             .is_some_and(|parent| parent.ends_with("namespaced"))
