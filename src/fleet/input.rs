@@ -144,7 +144,7 @@ pub fn parse_input(input: Option<&Value>) -> Result<Input, FleetError> {
 
     serde_path_to_error::deserialize(input).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
+        let inner = super::spec::plain_type_names(&error.into_inner().to_string());
         FleetError(format!(
             "input.{path}: {inner}: fix the function input in the Composition"
         ))
@@ -324,7 +324,7 @@ mod tests {
             Case {
                 reason: "a wrong type names the field path",
                 input: json!({"ttlSeconds": "sixty"}),
-                error: "input.ttlSeconds: invalid type: string \"sixty\", expected i64: fix the \
+                error: "input.ttlSeconds: invalid type: string \"sixty\", expected an integer: fix the \
                         function input in the Composition",
             },
             Case {

@@ -133,11 +133,36 @@ pub fn parse_spec(composite: &Value) -> Result<FleetSpec, FleetError> {
 
     serde_path_to_error::deserialize(spec).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
+        let inner = plain_type_names(&error.into_inner().to_string());
         FleetError(format!(
             "spec.{path}: {inner}: set a value of the type the XRD's schema gives"
         ))
     })
+}
+
+/// Rewrites the Rust type names in a serde error, such as `expected i64`, as
+/// the JSON and OpenAPI names a platform engineer knows, such as
+/// `expected an integer`.
+pub fn plain_type_names(message: &str) -> String {
+    const RUST_TYPES: [(&str, &str); 11] = [
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u16", "expected a non-negative integer"),
+        ("expected u8", "expected a non-negative integer"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected a map", "expected an object"),
+        ("expected a sequence", "expected a list"),
+        ("expected a boolean", "expected true or false"),
+    ];
+
+    let mut plain = message.to_string();
+    for (rust, json) in RUST_TYPES {
+        plain = plain.replace(rust, json);
+    }
+    plain
 }
 
 /// Names the JSON type of `value` for messages, such as `a list`.
@@ -272,14 +297,14 @@ mod tests {
             Case {
                 reason: "a string where an integer belongs, nested",
                 spec: json!({"manager": {"concurrent": "ten"}}),
-                error: "spec.manager.concurrent: invalid type: string \"ten\", expected i64: set \
+                error: "spec.manager.concurrent: invalid type: string \"ten\", expected an integer: set \
                         a value of the type the XRD's schema gives",
             },
             Case {
                 reason: "a fraction where an integer belongs",
                 spec: json!({"jobs": {"pollTimeoutSeconds": 1.5}}),
                 error: "spec.jobs.pollTimeoutSeconds: invalid type: floating point `1.5`, \
-                        expected i64: set a value of the type the XRD's schema gives",
+                        expected an integer: set a value of the type the XRD's schema gives",
             },
             Case {
                 reason: "a wrong type inside a list names the index",
@@ -297,13 +322,13 @@ mod tests {
                 reason: "a wrong type inside a Kubernetes Toleration",
                 spec: json!({"jobs": {"tolerations": [{"tolerationSeconds": "long"}]}}),
                 error: "spec.jobs.tolerations[0].tolerationSeconds: invalid type: string \
-                        \"long\", expected i64: set a value of the type the XRD's schema gives",
+                        \"long\", expected an integer: set a value of the type the XRD's schema gives",
             },
             Case {
                 reason: "values must be an object",
                 spec: json!({"values": "metrics: {enabled: true}"}),
                 error: "spec.values: invalid type: string \"metrics: {enabled: true}\", expected \
-                        a map: set a value of the type the XRD's schema gives",
+                        an object: set a value of the type the XRD's schema gives",
             },
             Case {
                 reason: "a spec that is not an object",
