@@ -4,9 +4,12 @@
 //! sees gRPC, so every rule can be tested on its own.
 
 pub mod arch;
+pub mod dedicated;
+pub mod gitlab;
 pub mod input;
 pub mod nodepool;
 pub mod readiness;
+pub mod registration;
 pub mod release;
 pub mod runner_config;
 pub mod scope;
@@ -16,6 +19,7 @@ pub mod status;
 mod testing;
 pub mod validate;
 pub mod values;
+pub mod variables;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,7 +29,10 @@ use serde_json::{Map, Value};
 pub use arch::Arch;
 pub use scope::Scope;
 
+use dedicated::{DedicatedRequest, NodePoolStrategy, plan_dedicated, schedule_jobs_on};
 use nodepool::{NodePoolRequest, plan_node_pool};
+use readiness::condition_ready;
+use validate::Fleet;
 
 /// Everything the domain reads from one function call.
 #[derive(Debug, Clone, Default)]
@@ -158,58 +165,166 @@ pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
         ..Composition::default()
     };
 
+    // The node pool comes first: with the Dedicated strategy, the job pods
+    // of some architectures move to their own pool, which the Releases must
+    // select.
+    let pool = plan_pool(request, &fleet)?;
+    let dedicated = pool
+        .as_ref()
+        .map(|pool| pool.dedicated.clone())
+        .unwrap_or_default();
+
     let mut ready = BTreeMap::new();
     for &arch in &fleet.architectures {
         let key = release::resource_key(arch);
-        let resource = release::release(&fleet, arch)?;
+        let resource = match dedicated.get(&arch) {
+            Some(pool_name) => release::release(&schedule_jobs_on(&fleet, arch, pool_name), arch)?,
+            None => release::release(&fleet, arch)?,
+        };
         let is_ready = readiness::release_ready(request.observed.get(&key));
 
         ready.insert(arch, is_ready);
-        composition.resources.insert(
-            key,
-            ComposedResource {
-                resource,
-                ready: Some(is_ready),
-            },
-        );
+        insert(&mut composition, key, resource, is_ready);
     }
-    composition.status.insert(
-        "runners".to_string(),
-        status::runners_status(&fleet, &ready),
-    );
 
-    if let Some(pool_name) = &fleet.node_pool {
-        let object_key = format!("nodepool-{pool_name}");
-        let plan = plan_node_pool(&NodePoolRequest {
-            pool_name,
-            architectures: &fleet.architectures,
-            scope: fleet.scope,
-            provider_config: &fleet.kubernetes_provider_config,
-            required: request
-                .required
-                .get(NODE_POOL_REQUIREMENT)
-                .map(Vec::as_slice),
-            observed_object: request.observed.get(&object_key),
-        })?;
+    let registered = fleet.registration.as_ref().map(|registration| {
+        let mut registered = BTreeMap::new();
+        for &arch in &fleet.architectures {
+            let key = registration::resource_key(arch);
+            let is_ready = condition_ready(request.observed.get(&key));
 
-        composition.requirements.push(plan.requirement);
-        if let Some((key, resource)) = plan.object {
-            composition.resources.insert(
+            registered.insert(arch, is_ready);
+            insert(
+                &mut composition,
                 key,
-                ComposedResource {
-                    resource,
-                    ready: plan.ready,
-                },
+                registration::runner(&fleet, registration, arch),
+                is_ready,
             );
         }
         composition
+            .conditions
+            .push(registration::registered_condition(&fleet, &registered));
+        registered
+    });
+
+    if let Some(variables) = &fleet.ci_variables {
+        for &arch in &fleet.architectures {
+            let key = variables::resource_key(arch);
+            let is_ready = condition_ready(request.observed.get(&key));
+            insert(
+                &mut composition,
+                key,
+                variables::variable(&fleet, variables, arch),
+                is_ready,
+            );
+        }
+    }
+
+    composition.status.insert(
+        "runners".to_string(),
+        status::runners_status(&fleet, &ready, registered.as_ref()),
+    );
+
+    if let Some(pool) = pool {
+        composition.requirements.push(pool.requirement);
+        composition.resources.extend(pool.resources);
+        composition
             .status
-            .insert("nodePool".to_string(), plan.status);
-        composition.conditions.extend(plan.conditions);
-        composition.events.extend(plan.events);
+            .insert("nodePool".to_string(), pool.status);
+        composition.conditions.extend(pool.conditions);
+        composition.events.extend(pool.events);
     }
 
     Ok(composition)
+}
+
+fn insert(composition: &mut Composition, key: String, resource: Value, ready: bool) {
+    composition.resources.insert(
+        key,
+        ComposedResource {
+            resource,
+            ready: Some(ready),
+        },
+    );
+}
+
+/// What the node pool contributes to one call, whichever the strategy.
+struct PoolOutcome {
+    requirement: Requirement,
+    resources: BTreeMap<String, ComposedResource>,
+    status: Value,
+    conditions: Vec<FleetCondition>,
+    events: Vec<FleetEvent>,
+    /// The dedicated pool per architecture that has one.
+    dedicated: BTreeMap<Arch, String>,
+}
+
+/// Plans the fleet's node pool with its strategy, or nothing without
+/// `spec.nodePool`.
+fn plan_pool(request: &FleetRequest, fleet: &Fleet) -> Result<Option<PoolOutcome>, FleetError> {
+    let Some(pool_name) = &fleet.node_pool else {
+        return Ok(None);
+    };
+    let required = request
+        .required
+        .get(NODE_POOL_REQUIREMENT)
+        .map(Vec::as_slice);
+
+    let outcome = match fleet.node_pool_strategy {
+        NodePoolStrategy::Widen => {
+            let object_key = format!("nodepool-{pool_name}");
+            let plan = plan_node_pool(&NodePoolRequest {
+                pool_name,
+                architectures: &fleet.architectures,
+                scope: fleet.scope,
+                provider_config: &fleet.kubernetes_provider_config,
+                required,
+                observed_object: request.observed.get(&object_key),
+            })?;
+
+            PoolOutcome {
+                requirement: plan.requirement,
+                resources: plan
+                    .object
+                    .map(|(key, resource)| {
+                        (
+                            key,
+                            ComposedResource {
+                                resource,
+                                ready: plan.ready,
+                            },
+                        )
+                    })
+                    .into_iter()
+                    .collect(),
+                status: plan.status,
+                conditions: plan.conditions,
+                events: plan.events,
+                dedicated: BTreeMap::new(),
+            }
+        }
+        NodePoolStrategy::Dedicated => {
+            let plan = plan_dedicated(&DedicatedRequest {
+                pool_name,
+                architectures: &fleet.architectures,
+                scope: fleet.scope,
+                provider_config: &fleet.kubernetes_provider_config,
+                required,
+                observed: &request.observed,
+            })?;
+
+            PoolOutcome {
+                requirement: plan.requirement,
+                resources: plan.resources,
+                status: plan.status,
+                conditions: plan.conditions,
+                events: Vec::new(),
+                dedicated: plan.pools,
+            }
+        }
+    };
+
+    Ok(Some(outcome))
 }
 
 #[cfg(test)]
