@@ -332,7 +332,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fleet::testing::{composite, full_spec, minimal_spec, set};
+    use crate::fleet::testing::{composite, full_spec, minimal_spec, registration_spec, set};
 
     fn request(composite: Value) -> FleetRequest {
         FleetRequest {
@@ -507,6 +507,184 @@ mod tests {
                 .resources
                 .keys()
                 .all(|key| key.starts_with("release-"))
+        );
+    }
+
+    /// Returns an observed resource whose `Ready` condition has `status`.
+    fn observed_ready(status: &str) -> Value {
+        json!({"status": {"conditions": [{"type": "Ready", "status": status}]}})
+    }
+
+    #[test]
+    fn compose_registers_runners() {
+        let xr = composite(registration_spec(json!({"groupId": 42})));
+
+        let composition = compose(&request(xr.clone())).unwrap();
+
+        assert_eq!(
+            composition.resources.keys().collect::<Vec<_>>(),
+            vec![
+                "release-amd64",
+                "release-arm64",
+                "runner-amd64",
+                "runner-arm64"
+            ]
+        );
+        let release = &composition.resources["release-arm64"].resource;
+        assert_eq!(
+            release["spec"]["forProvider"]["set"],
+            json!([{"name": "runnerToken", "valueFrom": {"secretKeyRef": {
+                "key": "token",
+                "name": "sandbox-arm64-runner-token",
+                "namespace": "gitlab-runner",
+            }}}]),
+            "the Release reads the token the Runner writes"
+        );
+        let runner = &composition.resources["runner-arm64"].resource;
+        assert_eq!(
+            runner["spec"]["writeConnectionSecretToRef"],
+            json!({"name": "sandbox-arm64-runner-token", "namespace": "gitlab-runner"})
+        );
+        assert_eq!(
+            runner["spec"]["forProvider"]["tagList"],
+            json!(["sandbox-arm64"])
+        );
+        assert_eq!(composition.resources["runner-arm64"].ready, Some(false));
+        assert_eq!(
+            composition
+                .conditions
+                .iter()
+                .map(|c| (c.condition_type.as_str(), c.status, c.reason.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("RunnerRegistered", Some(false), "WaitingForRunnerToken")],
+            "the Releases are emitted while the runners wait, and the XR says why"
+        );
+        assert_eq!(composition.status["runners"]["arm64"]["registered"], false);
+
+        let mut registered = request(xr);
+        for arch in ["amd64", "arm64"] {
+            registered
+                .observed
+                .insert(format!("runner-{arch}"), observed_ready("True"));
+        }
+        let composition = compose(&registered).unwrap();
+
+        assert_eq!(composition.resources["runner-amd64"].ready, Some(true));
+        assert_eq!(composition.status["runners"]["amd64"]["registered"], true);
+        assert_eq!(composition.conditions[0].status, Some(true));
+        assert_eq!(composition.conditions[0].reason, "RunnersRegistered");
+    }
+
+    #[test]
+    fn compose_publishes_ci_variables() {
+        let mut xr = composite(minimal_spec());
+        set(
+            &mut xr,
+            "/spec/ciVariables",
+            json!({"groupId": 42, "keyPrefix": "RUNNER_TAG_"}),
+        );
+        let mut fleet_request = request(xr);
+        fleet_request
+            .observed
+            .insert("variable-amd64".into(), observed_ready("True"));
+
+        let composition = compose(&fleet_request).unwrap();
+
+        assert_eq!(
+            composition.resources.keys().collect::<Vec<_>>(),
+            vec![
+                "release-amd64",
+                "release-arm64",
+                "variable-amd64",
+                "variable-arm64"
+            ]
+        );
+        assert_eq!(composition.resources["variable-amd64"].ready, Some(true));
+        assert_eq!(composition.resources["variable-arm64"].ready, Some(false));
+        assert_eq!(
+            composition.resources["variable-arm64"].resource["spec"]["forProvider"]["key"],
+            "RUNNER_TAG_ARM64"
+        );
+        assert_eq!(
+            composition.status["runners"]["arm64"]["variable"], "RUNNER_TAG_ARM64",
+            "the status lists the key of the composed variable"
+        );
+        assert!(
+            composition.status["runners"]["arm64"]
+                .get("registered")
+                .is_none(),
+            "runners registered by hand have no registration status"
+        );
+        assert_eq!(composition.conditions, vec![]);
+    }
+
+    #[test]
+    fn compose_dedicated_pool_moves_jobs() {
+        let mut xr = composite(full_spec());
+        set(
+            &mut xr,
+            "/spec/nodePool",
+            json!({"name": "spot-pool", "strategy": "Dedicated"}),
+        );
+        let live_pool = json!({
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {"name": "spot-pool"},
+            "spec": {"template": {"spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}],
+            }}},
+        });
+        let config = |composition: &Composition, arch: &str| {
+            composition.resources[&format!("release-{arch}")].resource
+                ["spec"]["forProvider"]["values"]["runners"]["config"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let without_pool = compose(&request(composite(full_spec()))).unwrap();
+
+        let mut fleet_request = request(xr.clone());
+        fleet_request
+            .required
+            .insert(NODE_POOL_REQUIREMENT.into(), vec![live_pool]);
+        let composition = compose(&fleet_request).unwrap();
+
+        assert_eq!(
+            composition.resources.keys().collect::<Vec<_>>(),
+            vec!["nodepool-spot-pool-arm64", "release-amd64", "release-arm64"],
+            "no patch of the shared pool, one pool for the architecture it lacks"
+        );
+        assert_eq!(
+            composition.resources["nodepool-spot-pool-arm64"].resource["kind"],
+            "NodePool"
+        );
+        assert_eq!(
+            config(&composition, "amd64"),
+            config(&without_pool, "amd64"),
+            "amd64 jobs stay on the shared pool"
+        );
+        let arm64 = config(&composition, "arm64");
+        assert!(
+            arm64.contains("\"karpenter.sh/nodepool\" = \"spot-pool-arm64\""),
+            "{arm64}"
+        );
+        assert!(
+            arm64.contains("\"gitlabrunnerfleet.fn.crossplane.io/arch=arm64\" = \"NoSchedule\""),
+            "{arm64}"
+        );
+        assert_eq!(
+            composition.status["nodePool"]["dedicated"],
+            json!({"arm64": "spot-pool-arm64"})
+        );
+        assert_eq!(composition.requirements[0].name, "spot-pool");
+        assert_eq!(composition.events, vec![], "nothing widens the shared pool");
+
+        let waiting = compose(&request(xr)).unwrap();
+        assert_eq!(
+            config(&waiting, "arm64"),
+            config(&without_pool, "arm64"),
+            "until Crossplane fetches the shared pool, no architecture is known to need a pool"
         );
     }
 
@@ -686,6 +864,11 @@ mod tests {
                 helper in any::<bool>(),
                 node_pool in prop::option::of("[a-z]([a-z0-9-]{0,10}[a-z0-9])?"),
                 extra_values in label_map(),
+                (registered, variables, dedicated) in (
+                    any::<bool>(),
+                    prop::option::of(prop::option::of("[A-Z_]{1,10}")),
+                    any::<bool>(),
+                ),
             ) -> Value {
                 let mut spec = json!({
                     "gitlabUrl": format!("https://{host}.example.com/"),
@@ -731,6 +914,19 @@ mod tests {
                 }
                 if let Some(name) = node_pool {
                     spec["nodePool"] = json!({"name": name});
+                    if dedicated {
+                        spec["nodePool"]["strategy"] = json!("Dedicated");
+                    }
+                }
+                if registered {
+                    spec.as_object_mut().unwrap().remove("runnerTokenSecrets");
+                    spec["registration"] = json!({"groupId": 42});
+                }
+                if let Some(prefix) = variables {
+                    spec["ciVariables"] = json!({"projectId": 7});
+                    if let Some(prefix) = prefix {
+                        spec["ciVariables"]["keyPrefix"] = json!(prefix);
+                    }
                 }
                 composite(spec)
             }
@@ -885,6 +1081,12 @@ mod tests {
                                 "tolerations",
                                 "values",
                                 "nodePool",
+                                "strategy",
+                                "registration",
+                                "ciVariables",
+                                "groupId",
+                                "projectIdRef",
+                                "keyPrefix",
                                 "helperImages",
                                 "concurrent",
                                 "pollTimeoutSeconds",

@@ -842,7 +842,8 @@ mod tests {
 
     use super::*;
     use crate::fleet::testing::{
-        composite, full_spec, minimal_spec, namespaced_composite, remove, set, validate_composite,
+        composite, fleet_of, full_spec, minimal_spec, namespaced_composite, registration_spec,
+        remove, set, validate_composite,
     };
 
     #[test]
@@ -893,9 +894,13 @@ mod tests {
             }
         );
         assert_eq!(fleet.node_pool, None);
+        assert_eq!(fleet.node_pool_strategy, NodePoolStrategy::Widen);
+        assert_eq!(fleet.registration, None);
+        assert_eq!(fleet.ci_variables, None);
         assert_eq!(fleet.values, Map::new());
         assert_eq!(fleet.scope, Scope::Cluster);
         assert_eq!(fleet.helm_provider_config, "default");
+        assert_eq!(fleet.gitlab_provider_config, "default");
         assert_eq!(fleet.ttl, Duration::from_secs(60));
     }
 
@@ -1659,6 +1664,151 @@ mod tests {
             ],
             composite,
         );
+    }
+
+    #[test]
+    fn validate_token_source_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "runners registered by hand and by the function would be two \
+                             runners per architecture",
+                    edit: |xr| set(xr, "/spec/registration", json!({"groupId": 42})),
+                    error: "spec.registration, spec.runnerTokenSecrets: both are set: set \
+                            exactly one: spec.registration to let the function register a runner \
+                            per architecture in GitLab through provider-gitlab, or \
+                            spec.runnerTokenSecrets to name the token Secrets of runners \
+                            registered by hand",
+                },
+                ErrorCase {
+                    reason: "without either, no Release has a token",
+                    edit: |xr| remove(xr, "/spec/runnerTokenSecrets"),
+                    error: "spec.registration, spec.runnerTokenSecrets: neither is set: set \
+                            exactly one: spec.registration to let the function register a runner \
+                            per architecture in GitLab through provider-gitlab, or \
+                            spec.runnerTokenSecrets to name the token Secrets of runners \
+                            registered by hand",
+                },
+                ErrorCase {
+                    reason: "registration errors name their field",
+                    edit: |xr| {
+                        remove(xr, "/spec/runnerTokenSecrets");
+                        set(
+                            xr,
+                            "/spec/registration",
+                            json!({"groupId": 42, "maximumTimeout": 60}),
+                        );
+                    },
+                    error: "spec.registration.maximumTimeout: 60 is less than 600: GitLab \
+                            requires a runner's maximum job timeout to be at least 10 minutes; \
+                            set 600 seconds or more, or remove the field for no limit",
+                },
+                ErrorCase {
+                    reason: "variables need a group or project when the function registers \
+                             no runner",
+                    edit: |xr| set(xr, "/spec/ciVariables", json!({"keyPrefix": "TAG_"})),
+                    error: "spec.ciVariables: missing the group or project: set \
+                            spec.ciVariables.groupId or spec.ciVariables.projectId to the \
+                            numeric ID of the group or project whose pipelines use the runners, \
+                            or use groupIdRef, groupIdSelector, projectIdRef or \
+                            projectIdSelector",
+                },
+                ErrorCase {
+                    reason: "an unknown node pool strategy",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/nodePool",
+                            json!({"name": "spot-pool", "strategy": "Taint"}),
+                        )
+                    },
+                    error: "spec.nodePool.strategy: unsupported strategy \"Taint\": use \
+                            \"Widen\" to let the shared NodePool launch every architecture of \
+                            the fleet, or \"Dedicated\" for a tainted NodePool per architecture \
+                            the shared pool does not allow",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_resolves_registration() {
+        struct Case {
+            reason: &'static str,
+            base: fn(Value) -> Value,
+            want: BTreeMap<Arch, TokenSecret>,
+        }
+
+        let secret = |arch: &str, namespace: Option<&str>| TokenSecret {
+            name: format!("sandbox-{arch}-runner-token"),
+            key: "token".to_string(),
+            namespace: namespace.map(str::to_string),
+        };
+        let cases = [
+            Case {
+                reason: "a cluster-scoped Release reads the Secret from the charts' namespace",
+                base: composite,
+                want: [
+                    (Arch::Amd64, secret("amd64", Some("gitlab-runner"))),
+                    (Arch::Arm64, secret("arm64", Some("gitlab-runner"))),
+                ]
+                .into(),
+            },
+            Case {
+                reason: "a namespaced Runner and Release share the XR's namespace",
+                base: namespaced_composite,
+                want: [
+                    (Arch::Amd64, secret("amd64", None)),
+                    (Arch::Arm64, secret("arm64", None)),
+                ]
+                .into(),
+            },
+        ];
+
+        for case in cases {
+            let xr = (case.base)(registration_spec(json!({"projectId": 7})));
+
+            let (fleet, events) = validate_composite(&xr).unwrap();
+
+            assert_eq!(fleet.token_secrets, case.want, "{}", case.reason);
+            assert!(fleet.registration.is_some(), "{}", case.reason);
+            assert_eq!(events, vec![], "{}", case.reason);
+        }
+    }
+
+    #[test]
+    fn validate_variable_key_follows_prefix() {
+        let mut xr = composite(registration_spec(json!({"groupId": 42})));
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+        assert_eq!(
+            fleet.variable_key(Arch::Arm64),
+            "CICD_TAG_ARM64",
+            "without ciVariables the key is the one the default prefix gives"
+        );
+
+        set(
+            &mut xr,
+            "/spec/ciVariables",
+            json!({"keyPrefix": "RUNNER_"}),
+        );
+        let (fleet, _) = validate_composite(&xr).unwrap();
+        assert_eq!(fleet.variable_key(Arch::Arm64), "RUNNER_ARM64");
+        assert_eq!(
+            fleet.ci_variables.unwrap().target,
+            fleet.registration.unwrap().target,
+            "without a group or project of their own, the variables go where the runners register"
+        );
+    }
+
+    #[test]
+    fn validate_composite_name_follows_scope() {
+        let cluster = fleet_of(&composite(minimal_spec()));
+        let namespaced = fleet_of(&namespaced_composite(minimal_spec()));
+
+        assert_eq!(cluster.composite_name, "sandbox");
+        assert_eq!(namespaced.composite_name, "team-a/sandbox");
     }
 
     #[test]
