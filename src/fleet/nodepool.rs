@@ -1,7 +1,8 @@
 //! The patch that lets a shared Karpenter `NodePool` launch every
-//! architecture of the fleet.
+//! architecture of the fleet: the `Widen` strategy. The `Dedicated` strategy
+//! in `dedicated` leaves the shared pool alone instead.
 //!
-//! The function never composes the `NodePool` itself. A composed pool would
+//! The function never composes the shared `NodePool` itself. A composed pool would
 //! get an owner reference to the fleet, so deleting the fleet would delete the
 //! pool and drain its nodes. A namespaced XR cannot compose a cluster-scoped
 //! kind at all. Instead the function composes a provider-kubernetes `Object`
@@ -724,8 +725,9 @@ fn widening_event(pool: &str, adding: &BTreeSet<Arch>) -> Option<FleetEvent> {
         reason: "NodePoolWidened".to_string(),
         message: format!(
             "widening {NODE_POOL_KIND} {pool:?} to allow {added}: workloads on that pool without a \
-             {ARCH_LABEL} node selector or affinity may now run on {added} nodes. A dedicated NodePool \
-             with a taint per extra architecture, which only the runner jobs tolerate, avoids that"
+             {ARCH_LABEL} node selector or affinity may now run on {added} nodes. Setting \
+             spec.nodePool.strategy to Dedicated avoids that: the function then leaves the pool \
+             alone and composes a tainted NodePool per extra architecture for the runner jobs"
         ),
     })
 }
@@ -750,9 +752,9 @@ fn widened_condition(pool: &str, widened: &BTreeSet<Arch>, fleet: &[Arch]) -> Fl
         reason: "ArchitecturesAdded".to_string(),
         message: format!(
             "the fleet added {added} to {NODE_POOL_KIND} {pool:?}: workloads on that pool without a {ARCH_LABEL} \
-             node selector or affinity may now run on {added} nodes. To keep them off, run the extra \
-             architecture on a dedicated NodePool with a taint, and give spec.jobs.nodeSelector and \
-             spec.jobs.tolerations that pool and taint"
+             node selector or affinity may now run on {added} nodes. To keep them off, set \
+             spec.nodePool.strategy to Dedicated: the function then composes a tainted NodePool per \
+             extra architecture for the runner jobs instead"
         ),
     }
 }
@@ -870,9 +872,9 @@ mod tests {
             reason: "ArchitecturesAdded".to_string(),
             message: "the fleet added arm64 to NodePool \"spot-pool\": workloads on that pool \
                       without a kubernetes.io/arch node selector or affinity may now run on arm64 \
-                      nodes. To keep them off, run the extra architecture on a dedicated NodePool \
-                      with a taint, and give spec.jobs.nodeSelector and spec.jobs.tolerations that \
-                      pool and taint"
+                      nodes. To keep them off, set spec.nodePool.strategy to Dedicated: the \
+                      function then composes a tainted NodePool per extra architecture for the \
+                      runner jobs instead"
                 .to_string(),
         }
     }
@@ -894,8 +896,9 @@ mod tests {
             reason: "NodePoolWidened".to_string(),
             message: "widening NodePool \"spot-pool\" to allow arm64: workloads on that pool \
                       without a kubernetes.io/arch node selector or affinity may now run on arm64 \
-                      nodes. A dedicated NodePool with a taint per extra architecture, which only \
-                      the runner jobs tolerate, avoids that"
+                      nodes. Setting spec.nodePool.strategy to Dedicated avoids that: the function \
+                      then leaves the pool alone and composes a tainted NodePool per extra \
+                      architecture for the runner jobs"
                 .to_string(),
         }
     }
