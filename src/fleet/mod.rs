@@ -13,6 +13,7 @@ pub mod registration;
 pub mod release;
 pub mod runner_config;
 pub mod scope;
+pub mod secrets;
 pub mod spec;
 pub mod status;
 #[cfg(test)]
@@ -152,8 +153,13 @@ pub const NODE_POOL_REQUIREMENT: &str = "nodepool";
 ///
 /// The input is read first, because a broken input breaks every fleet of the
 /// composition. Per-architecture resources and status are emitted in [`Arch`]
-/// order, whatever order the spec lists them in.
+/// order, whatever order the spec lists them in. An error message never
+/// holds a GitLab token, even one the XR holds in the wrong field.
 pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
+    compose_fleet(request).map_err(|error| FleetError(secrets::redact_tokens(&error.0)))
+}
+
+fn compose_fleet(request: &FleetRequest) -> Result<Composition, FleetError> {
     let input = input::parse_input(request.input.as_ref())?;
     let defaults = input::resolve_defaults(&input)?;
     let spec = spec::parse_spec(&request.composite)?;
