@@ -1,7 +1,7 @@
 //! Validates every resource the function composes for registered fleets,
-//! CI/CD variables and dedicated node pools against the upstream CRDs:
-//! once for each example as `render` prints it, and once for every
-//! combination of scope, group or project reference and node pool strategy.
+//! CI/CD variables and dedicated node pools against the upstream CRDs. The
+//! tests check each example as `render` prints it, and every combination of
+//! scope, group or project reference and node pool strategy.
 
 #[path = "support/crd.rs"]
 mod crd;
@@ -23,7 +23,7 @@ fn example(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// The shared NodePool of the examples, which allows amd64 only.
+/// Reads the shared NodePool of the examples, which allows amd64 only.
 fn shared_pool() -> Value {
     read_yaml_documents(&example("required.yaml"))
         .unwrap()

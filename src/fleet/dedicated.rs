@@ -40,7 +40,7 @@ pub const NODE_POOL_LABEL: &str = "karpenter.sh/nodepool";
 /// writes into the [`NODE_POOL_LABEL`] of each node.
 pub const MAX_NODE_POOL_NAME_LENGTH: usize = 63;
 
-/// How the fleet gets nodes of every architecture.
+/// Strategy for getting nodes of every architecture of the fleet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum NodePoolStrategy {
     /// Patch the shared pool's `kubernetes.io/arch` requirement to allow
@@ -309,7 +309,7 @@ fn dedicated_pool(shared: &str, live: &Value, name: &str, arch: Arch) -> Result<
 }
 
 /// Rewrites a requirements list to require `arch` alone. The first
-/// `kubernetes.io/arch` entry becomes `In [arch]` where it stands, later ones
+/// `kubernetes.io/arch` entry becomes `In [arch]` in its position, later ones
 /// go, and a list without one gets it at the end. Every other entry stays
 /// exactly as it is, in order.
 fn single_arch_requirements(requirements: &[Value], arch: Arch) -> Vec<Value> {

@@ -1,7 +1,7 @@
-//! Where provider-gitlab resources live in GitLab: a group or a project,
-//! named by numeric ID, by a reference to a provider-gitlab `Group` or
-//! `Project`, or by a label selector. Also the API group of the
-//! provider-gitlab kinds for each scope of the composite resource.
+//! The group or project that provider-gitlab resources belong to, named by
+//! numeric ID, by a reference to a provider-gitlab `Group` or `Project`, or
+//! by a label selector. Also the API group of the provider-gitlab kinds for
+//! each scope of the composite resource.
 
 use std::collections::BTreeMap;
 
@@ -27,8 +27,8 @@ pub enum Owner {
 }
 
 impl Owner {
-    /// The kind of the provider-gitlab resource that stands for the owner,
-    /// which references and selectors point at.
+    /// Returns the provider-gitlab kind that represents the owner, which
+    /// references and selectors point at.
     pub fn kind(self) -> &'static str {
         match self {
             Owner::Group => "Group",
@@ -36,8 +36,8 @@ impl Owner {
         }
     }
 
-    /// The field of provider-gitlab's `forProvider` that holds the owner's
-    /// numeric ID.
+    /// Returns the field of provider-gitlab's `forProvider` that contains the
+    /// owner's numeric ID.
     fn id_field(self) -> &'static str {
         match self {
             Owner::Group => "groupId",
@@ -45,8 +45,8 @@ impl Owner {
         }
     }
 
-    /// The first label of the provider-gitlab API group, such as `groups`
-    /// in `groups.gitlab.crossplane.io`.
+    /// Returns the first label of the provider-gitlab API group, such as
+    /// `groups` in `groups.gitlab.crossplane.io`.
     fn api_group_prefix(self) -> &'static str {
         match self {
             Owner::Group => "groups",
@@ -55,7 +55,8 @@ impl Owner {
     }
 }
 
-/// How the group or project is named.
+/// Reference to the group or project: numeric ID, resource name or label
+/// selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnerId {
     /// The numeric ID, as GitLab shows it on the group or project page.
@@ -78,7 +79,7 @@ pub enum OwnerId {
 pub struct GitLabTarget {
     /// Group or project.
     pub owner: Owner,
-    /// How the group or project is named.
+    /// Reference to the group or project.
     pub id: OwnerId,
 }
 
@@ -131,7 +132,7 @@ pub fn provider_config_ref(scope: Scope, name: &str) -> Value {
 }
 
 /// The six fields that may name a group or project, as one spec section
-/// holds them.
+/// contains them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TargetFields<'a> {
     /// `groupId`.

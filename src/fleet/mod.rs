@@ -154,7 +154,7 @@ pub const NODE_POOL_REQUIREMENT: &str = "nodepool";
 /// The input is read first, because a broken input breaks every fleet of the
 /// composition. Per-architecture resources and status are emitted in [`Arch`]
 /// order, whatever order the spec lists them in. An error message never
-/// holds a GitLab token, even one the XR holds in the wrong field.
+/// contains a GitLab token, even one that the XR has in the wrong field.
 pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
     compose_fleet(request).map_err(|error| FleetError(secrets::redact_tokens(&error.0)))
 }
@@ -254,7 +254,7 @@ fn insert(composition: &mut Composition, key: String, resource: Value, ready: bo
     );
 }
 
-/// What the node pool contributes to one call, whichever the strategy.
+/// Contribution of the node pool to one call, whichever the strategy.
 struct PoolOutcome {
     requirement: Requirement,
     resources: BTreeMap<String, ComposedResource>,

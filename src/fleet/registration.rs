@@ -33,7 +33,7 @@ const ACCESS_LEVELS: [&str; 2] = ["not_protected", "ref_protected"];
 /// Condition type: whether every runner is registered and its token written.
 pub const REGISTERED_CONDITION: &str = "RunnerRegistered";
 
-/// How provider-gitlab registers the fleet's runners.
+/// Settings of the runners that provider-gitlab registers for the fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     /// The group or project the runners register in.

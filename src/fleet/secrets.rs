@@ -3,9 +3,9 @@
 //! The function never copies a token into a composed resource: Releases read
 //! runner tokens from Secrets by name. But a message that quotes the XR, such
 //! as the error for a value of the wrong type, would quote a token that a
-//! user pasted into the wrong field, and that message reaches the XR's
-//! events, the function's logs and `crossplane render` output. So every
-//! error message is redacted before it leaves the domain.
+//! user pasted into the wrong field. That message reaches the XR's events,
+//! the function's logs and `crossplane render` output, so every error
+//! message is redacted before it leaves the domain.
 
 /// Prefixes of GitLab tokens: runner authentication tokens (`glrt-`, and
 /// `glrtr-` for runners created with a registration token), personal, group
@@ -15,7 +15,7 @@
 // prefix GitLab has; a token without a known prefix is not recognised.
 const TOKEN_PREFIXES: [&str; 4] = ["glrtr-", "glrt-", "glpat-", "GR1348941"];
 
-/// What a redacted token's secret part becomes.
+/// Replacement for the secret part of a redacted token.
 const REDACTED: &str = "[REDACTED]";
 
 /// Returns `text` with the secret part of every GitLab token replaced by

@@ -10,7 +10,7 @@ use super::validate::Fleet;
 /// Builds `status.runners`: per architecture, in [`Arch`] order, the runner
 /// tag, the key of the CI/CD variable that carries it, the Helm release name
 /// and whether that release is ready. With registration, each entry also
-/// tells whether provider-gitlab has registered the runner.
+/// reports whether provider-gitlab has registered the runner.
 pub fn runners_status(
     fleet: &Fleet,
     ready: &BTreeMap<Arch, bool>,

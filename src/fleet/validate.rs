@@ -47,7 +47,7 @@ pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
 /// The Karpenter v0 annotation that Karpenter v1 no longer reads.
 const DO_NOT_EVICT: &str = "karpenter.sh/do-not-evict";
 
-/// How to fix a fleet with both or neither source of runner tokens.
+/// Fix for a fleet with both or neither source of runner tokens.
 const TOKEN_SOURCE_FIX: &str = "set exactly one: spec.registration to let the function register \
      a runner per architecture in GitLab through provider-gitlab, or spec.runnerTokenSecrets to \
      name the token Secrets of runners registered by hand";
@@ -70,10 +70,10 @@ pub struct Fleet {
     /// Token Secret key per architecture: the Secrets the XR names, or
     /// with `registration` the Secrets the composed Runners write.
     pub token_secrets: BTreeMap<Arch, TokenSecret>,
-    /// Registration of the runners through provider-gitlab, if the XR asks
-    /// for it.
+    /// Registration of the runners through provider-gitlab, if the XR
+    /// requests it.
     pub registration: Option<Registration>,
-    /// CI/CD variables that publish the tags, if the XR asks for them.
+    /// CI/CD variables that publish the tags, if the XR requests them.
     pub ci_variables: Option<CiVariables>,
     /// The runner manager pod.
     pub manager: Manager,
