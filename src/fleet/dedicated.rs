@@ -360,20 +360,13 @@ fn dedicated_ready_condition(
         return allows_every_condition(shared, fleet);
     }
 
-    let describe_pools = |pools: &mut dyn Iterator<Item = (&Arch, &String)>| {
-        pools
-            .map(|(arch, name)| format!("{name:?} ({arch})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-
     if !unready.is_empty() {
         return ready_condition(
             Some(false),
             "WaitingForDedicatedNodePools",
             format!(
                 "waiting for the dedicated {NODE_POOL_KIND}s to become ready: {}",
-                describe_pools(&mut unready.iter().map(|(arch, name)| (arch, name)))
+                pool_list(unready.iter().map(|(arch, name)| (*arch, name.as_str())))
             ),
         );
     }
@@ -383,7 +376,7 @@ fn dedicated_ready_condition(
         .filter(|arch| !pools.contains_key(arch))
         .map(|arch| arch.as_str())
         .collect();
-    let dedicated = describe_pools(&mut pools.iter());
+    let dedicated = pool_list(pools.iter().map(|(arch, name)| (*arch, name.as_str())));
     let message = if on_shared.is_empty() {
         format!("dedicated {NODE_POOL_KIND}s serve every architecture of the fleet: {dedicated}")
     } else {
@@ -394,6 +387,14 @@ fn dedicated_ready_condition(
         )
     };
     ready_condition(Some(true), "DedicatedNodePoolsReady", message)
+}
+
+/// Lists pools for a message: `"spot-pool-arm64" (arm64), ...`.
+fn pool_list<'a>(pools: impl Iterator<Item = (Arch, &'a str)>) -> String {
+    pools
+        .map(|(arch, name)| format!("{name:?} ({arch})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

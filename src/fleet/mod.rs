@@ -190,40 +190,15 @@ fn compose_fleet(request: &FleetRequest) -> Result<Composition, FleetError> {
         let is_ready = readiness::release_ready(request.observed.get(&key));
 
         ready.insert(arch, is_ready);
-        insert(&mut composition, key, resource, is_ready);
+        insert_resource(&mut composition, key, resource, is_ready);
     }
 
-    let registered = fleet.registration.as_ref().map(|registration| {
-        let mut registered = BTreeMap::new();
-        for &arch in &fleet.architectures {
-            let key = registration::resource_key(arch);
-            let is_ready = condition_ready(request.observed.get(&key));
-
-            registered.insert(arch, is_ready);
-            insert(
-                &mut composition,
-                key,
-                registration::runner(&fleet, registration, arch),
-                is_ready,
-            );
-        }
-        composition
-            .conditions
-            .push(registration::registered_condition(&fleet, &registered));
-        registered
-    });
-
+    let registered = fleet
+        .registration
+        .as_ref()
+        .map(|registration| compose_runners(request, &fleet, registration, &mut composition));
     if let Some(variables) = &fleet.ci_variables {
-        for &arch in &fleet.architectures {
-            let key = variables::resource_key(arch);
-            let is_ready = condition_ready(request.observed.get(&key));
-            insert(
-                &mut composition,
-                key,
-                variables::variable(&fleet, variables, arch),
-                is_ready,
-            );
-        }
+        compose_variables(request, &fleet, variables, &mut composition);
     }
 
     composition.status.insert(
@@ -244,7 +219,54 @@ fn compose_fleet(request: &FleetRequest) -> Result<Composition, FleetError> {
     Ok(composition)
 }
 
-fn insert(composition: &mut Composition, key: String, resource: Value, ready: bool) {
+/// Adds a provider-gitlab `Runner` per architecture and the
+/// `RunnerRegistered` condition, and returns which runners are registered.
+fn compose_runners(
+    request: &FleetRequest,
+    fleet: &Fleet,
+    registration: &registration::Registration,
+    composition: &mut Composition,
+) -> BTreeMap<Arch, bool> {
+    let mut registered = BTreeMap::new();
+    for &arch in &fleet.architectures {
+        let key = registration::resource_key(arch);
+        let is_ready = condition_ready(request.observed.get(&key));
+
+        registered.insert(arch, is_ready);
+        insert_resource(
+            composition,
+            key,
+            registration::runner(fleet, registration, arch),
+            is_ready,
+        );
+    }
+
+    composition
+        .conditions
+        .push(registration::registered_condition(fleet, &registered));
+    registered
+}
+
+/// Adds a provider-gitlab `Variable` per architecture.
+fn compose_variables(
+    request: &FleetRequest,
+    fleet: &Fleet,
+    variables: &variables::CiVariables,
+    composition: &mut Composition,
+) {
+    for &arch in &fleet.architectures {
+        let key = variables::resource_key(arch);
+        let is_ready = condition_ready(request.observed.get(&key));
+        insert_resource(
+            composition,
+            key,
+            variables::variable(fleet, variables, arch),
+            is_ready,
+        );
+    }
+}
+
+fn insert_resource(composition: &mut Composition, key: String, resource: Value, ready: bool) {
     composition.resources.insert(
         key,
         ComposedResource {
