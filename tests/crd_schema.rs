@@ -95,7 +95,9 @@ fn every_example_validates() {
 
     // Three XRDs, composition, functions, XR, claim, two observed Releases
     // and the required NodePool, plus an XR and two Releases in namespaced/.
-    assert_eq!(validated, 13, "examples validated: {files:?}");
+    // registration/ adds five XRs, one of them namespaced, and two Runners,
+    // two Variables and two Releases as observed.
+    assert_eq!(validated, 24, "examples validated: {files:?}");
 }
 
 #[test]
@@ -143,6 +145,31 @@ fn examples_have_expected_kinds() {
             "namespaced/observed.yaml",
             "helm.m.crossplane.io/v1beta1",
             "Release",
+        ),
+        (
+            "registration/xr-group.yaml",
+            "ci.platform.example.org/v1alpha1",
+            "XGitLabRunnerFleet",
+        ),
+        (
+            "registration/xr-project.yaml",
+            "ci.platform.example.org/v1alpha1",
+            "XGitLabRunnerFleet",
+        ),
+        (
+            "registration/xr-ci-variables.yaml",
+            "ci.platform.example.org/v1alpha1",
+            "XGitLabRunnerFleet",
+        ),
+        (
+            "registration/xr-dedicated.yaml",
+            "ci.platform.example.org/v1alpha1",
+            "XGitLabRunnerFleet",
+        ),
+        (
+            "registration/namespaced/xr.yaml",
+            "ci.platform.example.org/v1alpha1",
+            "XGitLabRunnerFleet",
         ),
     ];
 

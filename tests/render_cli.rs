@@ -80,6 +80,70 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "registration-group",
+        args: &[
+            "examples/registration/xr-group.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--observed-resources",
+            "examples/registration/observed.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "registration-group-first-reconcile",
+        args: &[
+            "examples/registration/xr-group.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "registration-project",
+        args: &[
+            "examples/registration/xr-project.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "registration-ci-variables",
+        args: &[
+            "examples/registration/xr-ci-variables.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "registration-dedicated",
+        args: &[
+            "examples/registration/xr-dedicated.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
+        name: "registration-namespaced",
+        args: &[
+            "examples/registration/namespaced/xr.yaml",
+            "examples/composition.yaml",
+            "examples/functions.yaml",
+            "--required-resources",
+            "examples/required.yaml",
+            "--include-function-results",
+        ],
+    },
+    Case {
         name: "xr-only",
         args: &["tests/fixtures/render/xr.yaml"],
     },

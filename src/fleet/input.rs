@@ -97,6 +97,9 @@ pub struct ProviderConfigs {
 
     /// provider-kubernetes' ProviderConfig, for the NodePool patch.
     pub kubernetes: Option<String>,
+
+    /// provider-gitlab's ProviderConfig, for the Runners and Variables.
+    pub gitlab: Option<String>,
 }
 
 /// The input with built-in defaults filled in and checked.
@@ -108,6 +111,8 @@ pub struct Defaults {
     pub helm_provider_config: String,
     /// provider-kubernetes' ProviderConfig name.
     pub kubernetes_provider_config: String,
+    /// provider-gitlab's ProviderConfig name.
+    pub gitlab_provider_config: String,
     /// Response TTL.
     pub ttl: Duration,
     /// Default `poll_timeout`, in seconds, and the field it came from.
@@ -196,6 +201,11 @@ pub fn resolve_defaults(input: &Input) -> Result<Defaults, FleetError> {
         input.provider_configs.kubernetes.as_deref(),
         DEFAULT_PROVIDER_CONFIG,
     )?;
+    let gitlab_provider_config = non_empty_or(
+        "input.providerConfigs.gitlab",
+        input.provider_configs.gitlab.as_deref(),
+        DEFAULT_PROVIDER_CONFIG,
+    )?;
 
     let ttl_seconds = input.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
     if ttl_seconds < 1 {
@@ -226,6 +236,7 @@ pub fn resolve_defaults(input: &Input) -> Result<Defaults, FleetError> {
         chart,
         helm_provider_config,
         kubernetes_provider_config,
+        gitlab_provider_config,
         ttl: Duration::from_secs(ttl_seconds.unsigned_abs()),
         poll_timeout_seconds,
         job_image,
@@ -265,6 +276,7 @@ mod tests {
                 },
                 helm_provider_config: "default".into(),
                 kubernetes_provider_config: "default".into(),
+                gitlab_provider_config: "default".into(),
                 ttl: Duration::from_secs(60),
                 poll_timeout_seconds: (600, "the built-in default"),
                 job_image: "ubuntu:22.04".into(),
@@ -279,7 +291,7 @@ mod tests {
             "kind": "Input",
             "metadata": {"name": "ignored"},
             "chart": {"repository": "oci://registry.example.com/charts", "name": "runner", "version": "0.79.1"},
-            "providerConfigs": {"helm": "helm-pc", "kubernetes": "k8s-pc"},
+            "providerConfigs": {"helm": "helm-pc", "kubernetes": "k8s-pc", "gitlab": "gitlab-pc"},
             "ttlSeconds": 30,
             "defaultPollTimeoutSeconds": 900,
             "defaultJobImage": "alpine:3.20",
@@ -297,6 +309,7 @@ mod tests {
                 },
                 helm_provider_config: "helm-pc".into(),
                 kubernetes_provider_config: "k8s-pc".into(),
+                gitlab_provider_config: "gitlab-pc".into(),
                 ttl: Duration::from_secs(30),
                 poll_timeout_seconds: (900, "input.defaultPollTimeoutSeconds"),
                 job_image: "alpine:3.20".into(),

@@ -4,18 +4,23 @@
 //! sees gRPC, so every rule can be tested on its own.
 
 pub mod arch;
+pub mod dedicated;
+pub mod gitlab;
 pub mod input;
 pub mod nodepool;
 pub mod readiness;
+pub mod registration;
 pub mod release;
 pub mod runner_config;
 pub mod scope;
+pub mod secrets;
 pub mod spec;
 pub mod status;
 #[cfg(test)]
 mod testing;
 pub mod validate;
 pub mod values;
+pub mod variables;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,7 +30,10 @@ use serde_json::{Map, Value};
 pub use arch::Arch;
 pub use scope::Scope;
 
+use dedicated::{DedicatedRequest, NodePoolStrategy, plan_dedicated, schedule_jobs_on};
 use nodepool::{NodePoolRequest, plan_node_pool};
+use readiness::condition_ready;
+use validate::Fleet;
 
 /// Everything the domain reads from one function call.
 #[derive(Debug, Clone, Default)]
@@ -145,8 +153,13 @@ pub const NODE_POOL_REQUIREMENT: &str = "nodepool";
 ///
 /// The input is read first, because a broken input breaks every fleet of the
 /// composition. Per-architecture resources and status are emitted in [`Arch`]
-/// order, whatever order the spec lists them in.
+/// order, whatever order the spec lists them in. An error message never
+/// contains a GitLab token, even one that the XR has in the wrong field.
 pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
+    compose_fleet(request).map_err(|error| FleetError(secrets::redact_tokens(&error.0)))
+}
+
+fn compose_fleet(request: &FleetRequest) -> Result<Composition, FleetError> {
     let input = input::parse_input(request.input.as_ref())?;
     let defaults = input::resolve_defaults(&input)?;
     let spec = spec::parse_spec(&request.composite)?;
@@ -158,58 +171,188 @@ pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
         ..Composition::default()
     };
 
+    // The node pool comes first: with the Dedicated strategy, the job pods
+    // of some architectures move to their own pool, which the Releases must
+    // select.
+    let pool = plan_pool(request, &fleet)?;
+    let dedicated = pool
+        .as_ref()
+        .map(|pool| pool.dedicated.clone())
+        .unwrap_or_default();
+
     let mut ready = BTreeMap::new();
     for &arch in &fleet.architectures {
         let key = release::resource_key(arch);
-        let resource = release::release(&fleet, arch)?;
+        let resource = match dedicated.get(&arch) {
+            Some(pool_name) => release::release(&schedule_jobs_on(&fleet, arch, pool_name), arch)?,
+            None => release::release(&fleet, arch)?,
+        };
         let is_ready = readiness::release_ready(request.observed.get(&key));
 
         ready.insert(arch, is_ready);
-        composition.resources.insert(
-            key,
-            ComposedResource {
-                resource,
-                ready: Some(is_ready),
-            },
-        );
+        insert_resource(&mut composition, key, resource, is_ready);
     }
+
+    let registered = fleet
+        .registration
+        .as_ref()
+        .map(|registration| compose_runners(request, &fleet, registration, &mut composition));
+    if let Some(variables) = &fleet.ci_variables {
+        compose_variables(request, &fleet, variables, &mut composition);
+    }
+
     composition.status.insert(
         "runners".to_string(),
-        status::runners_status(&fleet, &ready),
+        status::runners_status(&fleet, &ready, registered.as_ref()),
     );
 
-    if let Some(pool_name) = &fleet.node_pool {
-        let object_key = format!("nodepool-{pool_name}");
-        let plan = plan_node_pool(&NodePoolRequest {
-            pool_name,
-            architectures: &fleet.architectures,
-            scope: fleet.scope,
-            provider_config: &fleet.kubernetes_provider_config,
-            required: request
-                .required
-                .get(NODE_POOL_REQUIREMENT)
-                .map(Vec::as_slice),
-            observed_object: request.observed.get(&object_key),
-        })?;
-
-        composition.requirements.push(plan.requirement);
-        if let Some((key, resource)) = plan.object {
-            composition.resources.insert(
-                key,
-                ComposedResource {
-                    resource,
-                    ready: plan.ready,
-                },
-            );
-        }
+    if let Some(pool) = pool {
+        composition.requirements.push(pool.requirement);
+        composition.resources.extend(pool.resources);
         composition
             .status
-            .insert("nodePool".to_string(), plan.status);
-        composition.conditions.extend(plan.conditions);
-        composition.events.extend(plan.events);
+            .insert("nodePool".to_string(), pool.status);
+        composition.conditions.extend(pool.conditions);
+        composition.events.extend(pool.events);
     }
 
     Ok(composition)
+}
+
+/// Adds a provider-gitlab `Runner` per architecture and the
+/// `RunnerRegistered` condition, and returns which runners are registered.
+fn compose_runners(
+    request: &FleetRequest,
+    fleet: &Fleet,
+    registration: &registration::Registration,
+    composition: &mut Composition,
+) -> BTreeMap<Arch, bool> {
+    let mut registered = BTreeMap::new();
+    for &arch in &fleet.architectures {
+        let key = registration::resource_key(arch);
+        let is_ready = condition_ready(request.observed.get(&key));
+
+        registered.insert(arch, is_ready);
+        insert_resource(
+            composition,
+            key,
+            registration::runner(fleet, registration, arch),
+            is_ready,
+        );
+    }
+
+    composition
+        .conditions
+        .push(registration::registered_condition(fleet, &registered));
+    registered
+}
+
+/// Adds a provider-gitlab `Variable` per architecture.
+fn compose_variables(
+    request: &FleetRequest,
+    fleet: &Fleet,
+    variables: &variables::CiVariables,
+    composition: &mut Composition,
+) {
+    for &arch in &fleet.architectures {
+        let key = variables::resource_key(arch);
+        let is_ready = condition_ready(request.observed.get(&key));
+        insert_resource(
+            composition,
+            key,
+            variables::variable(fleet, variables, arch),
+            is_ready,
+        );
+    }
+}
+
+fn insert_resource(composition: &mut Composition, key: String, resource: Value, ready: bool) {
+    composition.resources.insert(
+        key,
+        ComposedResource {
+            resource,
+            ready: Some(ready),
+        },
+    );
+}
+
+/// Contribution of the node pool to one call, whichever the strategy.
+struct PoolOutcome {
+    requirement: Requirement,
+    resources: BTreeMap<String, ComposedResource>,
+    status: Value,
+    conditions: Vec<FleetCondition>,
+    events: Vec<FleetEvent>,
+    /// The dedicated pool per architecture that has one.
+    dedicated: BTreeMap<Arch, String>,
+}
+
+/// Plans the fleet's node pool with its strategy, or nothing without
+/// `spec.nodePool`.
+fn plan_pool(request: &FleetRequest, fleet: &Fleet) -> Result<Option<PoolOutcome>, FleetError> {
+    let Some(pool_name) = &fleet.node_pool else {
+        return Ok(None);
+    };
+    let required = request
+        .required
+        .get(NODE_POOL_REQUIREMENT)
+        .map(Vec::as_slice);
+
+    let outcome = match fleet.node_pool_strategy {
+        NodePoolStrategy::Widen => {
+            let object_key = format!("nodepool-{pool_name}");
+            let plan = plan_node_pool(&NodePoolRequest {
+                pool_name,
+                architectures: &fleet.architectures,
+                scope: fleet.scope,
+                provider_config: &fleet.kubernetes_provider_config,
+                required,
+                observed_object: request.observed.get(&object_key),
+            })?;
+
+            PoolOutcome {
+                requirement: plan.requirement,
+                resources: plan
+                    .object
+                    .map(|(key, resource)| {
+                        (
+                            key,
+                            ComposedResource {
+                                resource,
+                                ready: plan.ready,
+                            },
+                        )
+                    })
+                    .into_iter()
+                    .collect(),
+                status: plan.status,
+                conditions: plan.conditions,
+                events: plan.events,
+                dedicated: BTreeMap::new(),
+            }
+        }
+        NodePoolStrategy::Dedicated => {
+            let plan = plan_dedicated(&DedicatedRequest {
+                pool_name,
+                architectures: &fleet.architectures,
+                scope: fleet.scope,
+                provider_config: &fleet.kubernetes_provider_config,
+                required,
+                observed: &request.observed,
+            })?;
+
+            PoolOutcome {
+                requirement: plan.requirement,
+                resources: plan.resources,
+                status: plan.status,
+                conditions: plan.conditions,
+                events: Vec::new(),
+                dedicated: plan.pools,
+            }
+        }
+    };
+
+    Ok(Some(outcome))
 }
 
 #[cfg(test)]
@@ -217,7 +360,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fleet::testing::{composite, full_spec, minimal_spec, set};
+    use crate::fleet::testing::{composite, full_spec, minimal_spec, registration_spec, set};
 
     fn request(composite: Value) -> FleetRequest {
         FleetRequest {
@@ -392,6 +535,184 @@ mod tests {
                 .resources
                 .keys()
                 .all(|key| key.starts_with("release-"))
+        );
+    }
+
+    /// Returns an observed resource whose `Ready` condition has `status`.
+    fn observed_ready(status: &str) -> Value {
+        json!({"status": {"conditions": [{"type": "Ready", "status": status}]}})
+    }
+
+    #[test]
+    fn compose_registers_runners() {
+        let xr = composite(registration_spec(json!({"groupId": 42})));
+
+        let composition = compose(&request(xr.clone())).unwrap();
+
+        assert_eq!(
+            composition.resources.keys().collect::<Vec<_>>(),
+            vec![
+                "release-amd64",
+                "release-arm64",
+                "runner-amd64",
+                "runner-arm64"
+            ]
+        );
+        let release = &composition.resources["release-arm64"].resource;
+        assert_eq!(
+            release["spec"]["forProvider"]["set"],
+            json!([{"name": "runnerToken", "valueFrom": {"secretKeyRef": {
+                "key": "token",
+                "name": "sandbox-arm64-runner-token",
+                "namespace": "gitlab-runner",
+            }}}]),
+            "the Release reads the token the Runner writes"
+        );
+        let runner = &composition.resources["runner-arm64"].resource;
+        assert_eq!(
+            runner["spec"]["writeConnectionSecretToRef"],
+            json!({"name": "sandbox-arm64-runner-token", "namespace": "gitlab-runner"})
+        );
+        assert_eq!(
+            runner["spec"]["forProvider"]["tagList"],
+            json!(["sandbox-arm64"])
+        );
+        assert_eq!(composition.resources["runner-arm64"].ready, Some(false));
+        assert_eq!(
+            composition
+                .conditions
+                .iter()
+                .map(|c| (c.condition_type.as_str(), c.status, c.reason.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("RunnerRegistered", Some(false), "WaitingForRunnerToken")],
+            "the Releases are emitted while the runners wait, and the XR says why"
+        );
+        assert_eq!(composition.status["runners"]["arm64"]["registered"], false);
+
+        let mut registered = request(xr);
+        for arch in ["amd64", "arm64"] {
+            registered
+                .observed
+                .insert(format!("runner-{arch}"), observed_ready("True"));
+        }
+        let composition = compose(&registered).unwrap();
+
+        assert_eq!(composition.resources["runner-amd64"].ready, Some(true));
+        assert_eq!(composition.status["runners"]["amd64"]["registered"], true);
+        assert_eq!(composition.conditions[0].status, Some(true));
+        assert_eq!(composition.conditions[0].reason, "RunnersRegistered");
+    }
+
+    #[test]
+    fn compose_publishes_ci_variables() {
+        let mut xr = composite(minimal_spec());
+        set(
+            &mut xr,
+            "/spec/ciVariables",
+            json!({"groupId": 42, "keyPrefix": "RUNNER_TAG_"}),
+        );
+        let mut fleet_request = request(xr);
+        fleet_request
+            .observed
+            .insert("variable-amd64".into(), observed_ready("True"));
+
+        let composition = compose(&fleet_request).unwrap();
+
+        assert_eq!(
+            composition.resources.keys().collect::<Vec<_>>(),
+            vec![
+                "release-amd64",
+                "release-arm64",
+                "variable-amd64",
+                "variable-arm64"
+            ]
+        );
+        assert_eq!(composition.resources["variable-amd64"].ready, Some(true));
+        assert_eq!(composition.resources["variable-arm64"].ready, Some(false));
+        assert_eq!(
+            composition.resources["variable-arm64"].resource["spec"]["forProvider"]["key"],
+            "RUNNER_TAG_ARM64"
+        );
+        assert_eq!(
+            composition.status["runners"]["arm64"]["variable"], "RUNNER_TAG_ARM64",
+            "the status lists the key of the composed variable"
+        );
+        assert!(
+            composition.status["runners"]["arm64"]
+                .get("registered")
+                .is_none(),
+            "runners registered by hand have no registration status"
+        );
+        assert_eq!(composition.conditions, vec![]);
+    }
+
+    #[test]
+    fn compose_dedicated_pool_moves_jobs() {
+        let mut xr = composite(full_spec());
+        set(
+            &mut xr,
+            "/spec/nodePool",
+            json!({"name": "spot-pool", "strategy": "Dedicated"}),
+        );
+        let live_pool = json!({
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {"name": "spot-pool"},
+            "spec": {"template": {"spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}],
+            }}},
+        });
+        let config = |composition: &Composition, arch: &str| {
+            composition.resources[&format!("release-{arch}")].resource
+                ["spec"]["forProvider"]["values"]["runners"]["config"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let without_pool = compose(&request(composite(full_spec()))).unwrap();
+
+        let mut fleet_request = request(xr.clone());
+        fleet_request
+            .required
+            .insert(NODE_POOL_REQUIREMENT.into(), vec![live_pool]);
+        let composition = compose(&fleet_request).unwrap();
+
+        assert_eq!(
+            composition.resources.keys().collect::<Vec<_>>(),
+            vec!["nodepool-spot-pool-arm64", "release-amd64", "release-arm64"],
+            "no patch of the shared pool, one pool for the architecture it lacks"
+        );
+        assert_eq!(
+            composition.resources["nodepool-spot-pool-arm64"].resource["kind"],
+            "NodePool"
+        );
+        assert_eq!(
+            config(&composition, "amd64"),
+            config(&without_pool, "amd64"),
+            "amd64 jobs stay on the shared pool"
+        );
+        let arm64 = config(&composition, "arm64");
+        assert!(
+            arm64.contains("\"karpenter.sh/nodepool\" = \"spot-pool-arm64\""),
+            "{arm64}"
+        );
+        assert!(
+            arm64.contains("\"gitlabrunnerfleet.fn.crossplane.io/arch=arm64\" = \"NoSchedule\""),
+            "{arm64}"
+        );
+        assert_eq!(
+            composition.status["nodePool"]["dedicated"],
+            json!({"arm64": "spot-pool-arm64"})
+        );
+        assert_eq!(composition.requirements[0].name, "spot-pool");
+        assert_eq!(composition.events, vec![], "nothing widens the shared pool");
+
+        let waiting = compose(&request(xr)).unwrap();
+        assert_eq!(
+            config(&waiting, "arm64"),
+            config(&without_pool, "arm64"),
+            "until Crossplane fetches the shared pool, no architecture is known to need a pool"
         );
     }
 
@@ -571,6 +892,11 @@ mod tests {
                 helper in any::<bool>(),
                 node_pool in prop::option::of("[a-z]([a-z0-9-]{0,10}[a-z0-9])?"),
                 extra_values in label_map(),
+                (registered, variables, dedicated) in (
+                    any::<bool>(),
+                    prop::option::of(prop::option::of("[A-Z_]{1,10}")),
+                    any::<bool>(),
+                ),
             ) -> Value {
                 let mut spec = json!({
                     "gitlabUrl": format!("https://{host}.example.com/"),
@@ -616,6 +942,19 @@ mod tests {
                 }
                 if let Some(name) = node_pool {
                     spec["nodePool"] = json!({"name": name});
+                    if dedicated {
+                        spec["nodePool"]["strategy"] = json!("Dedicated");
+                    }
+                }
+                if registered {
+                    spec.as_object_mut().unwrap().remove("runnerTokenSecrets");
+                    spec["registration"] = json!({"groupId": 42});
+                }
+                if let Some(prefix) = variables {
+                    spec["ciVariables"] = json!({"projectId": 7});
+                    if let Some(prefix) = prefix {
+                        spec["ciVariables"]["keyPrefix"] = json!(prefix);
+                    }
                 }
                 composite(spec)
             }
@@ -770,6 +1109,12 @@ mod tests {
                                 "tolerations",
                                 "values",
                                 "nodePool",
+                                "strategy",
+                                "registration",
+                                "ciVariables",
+                                "groupId",
+                                "projectIdRef",
+                                "keyPrefix",
                                 "helperImages",
                                 "concurrent",
                                 "pollTimeoutSeconds",

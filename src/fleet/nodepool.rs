@@ -1,7 +1,8 @@
 //! The patch that lets a shared Karpenter `NodePool` launch every
-//! architecture of the fleet.
+//! architecture of the fleet: the `Widen` strategy. The `Dedicated` strategy
+//! in `dedicated` leaves the shared pool alone instead.
 //!
-//! The function never composes the `NodePool` itself. A composed pool would
+//! The function never composes the shared `NodePool` itself. A composed pool would
 //! get an owner reference to the fleet, so deleting the fleet would delete the
 //! pool and drain its nodes. A namespaced XR cannot compose a cluster-scoped
 //! kind at all. Instead the function composes a provider-kubernetes `Object`
@@ -109,23 +110,13 @@ pub struct NodePoolPlan {
 /// the path inside the `NodePool`.
 pub fn plan_node_pool(request: &NodePoolRequest<'_>) -> Result<NodePoolPlan, FleetError> {
     let pool = request.pool_name;
-    let requirement = Requirement {
-        key: REQUIREMENT_KEY.to_string(),
-        api_version: NODE_POOL_API_VERSION.to_string(),
-        kind: NODE_POOL_KIND.to_string(),
-        name: pool.to_string(),
-        namespace: None,
-    };
+    let requirement = requirement(pool);
 
     let Some(items) = request.required else {
         return Ok(waiting_plan(pool, requirement));
     };
 
-    // Crossplane fetches the pool by name, so any other item is not the pool.
-    let live = items
-        .iter()
-        .find(|item| item.pointer("/metadata/name").and_then(Value::as_str) == Some(pool));
-    let Some(live) = live else {
+    let Some(live) = find_live(pool, items) else {
         return Ok(not_found_plan(pool, requirement));
     };
 
@@ -185,19 +176,64 @@ pub fn plan_node_pool(request: &NodePoolRequest<'_>) -> Result<NodePoolPlan, Fle
     })
 }
 
+/// Builds the request for the live shared `NodePool` named `pool`.
+pub(super) fn requirement(pool: &str) -> Requirement {
+    Requirement {
+        key: REQUIREMENT_KEY.to_string(),
+        api_version: NODE_POOL_API_VERSION.to_string(),
+        kind: NODE_POOL_KIND.to_string(),
+        name: pool.to_string(),
+        namespace: None,
+    }
+}
+
+/// Finds the pool named `pool` among the resources Crossplane fetched.
+/// Crossplane fetches the pool by name, so any other item is not the pool.
+pub(super) fn find_live<'a>(pool: &str, items: &'a [Value]) -> Option<&'a Value> {
+    items
+        .iter()
+        .find(|item| item.pointer("/metadata/name").and_then(Value::as_str) == Some(pool))
+}
+
+/// Reads the live pool's requirements and returns the architectures they
+/// allow, sorted. The error names the malformed path inside the pool.
+pub(super) fn live_architectures(pool: &str, live: &Value) -> Result<BTreeSet<String>, FleetError> {
+    let entries = read_requirements(pool, live)?;
+    Ok(allowed_architectures(&live_rules(&entries)))
+}
+
+/// Builds the `NodePoolReady` condition while Crossplane has not fetched the
+/// pool yet.
+pub(super) fn waiting_condition(pool: &str) -> FleetCondition {
+    ready_condition(
+        None,
+        "WaitingForNodePool",
+        format!(
+            "waiting for Crossplane to fetch {NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION})"
+        ),
+    )
+}
+
+/// Builds the `NodePoolReady` condition of a pool Crossplane did not find.
+pub(super) fn not_found_condition(pool: &str) -> FleetCondition {
+    ready_condition(
+        Some(false),
+        "NodePoolNotFound",
+        format!(
+            "{NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION}) was not found: create it or set \
+             spec.nodePool.name to an existing pool. If it exists, grant Crossplane RBAC to get, \
+             list and watch nodepools.karpenter.sh"
+        ),
+    )
+}
+
 fn waiting_plan(pool: &str, requirement: Requirement) -> NodePoolPlan {
     NodePoolPlan {
         requirement,
         object: None,
         ready: None,
         status: json!({"name": pool}),
-        conditions: vec![ready_condition(
-            None,
-            "WaitingForNodePool",
-            format!(
-                "waiting for Crossplane to fetch {NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION})"
-            ),
-        )],
+        conditions: vec![waiting_condition(pool)],
         events: Vec::new(),
     }
 }
@@ -208,15 +244,7 @@ fn not_found_plan(pool: &str, requirement: Requirement) -> NodePoolPlan {
         object: None,
         ready: None,
         status: json!({"name": pool, "found": false}),
-        conditions: vec![ready_condition(
-            Some(false),
-            "NodePoolNotFound",
-            format!(
-                "{NODE_POOL_KIND} {pool:?} ({NODE_POOL_API_VERSION}) was not found: create it or set \
-                 spec.nodePool.name to an existing pool. If it exists, grant Crossplane RBAC to get, \
-                 list and watch nodepools.karpenter.sh"
-            ),
-        )],
+        conditions: vec![not_found_condition(pool)],
         events: Vec::new(),
     }
 }
@@ -361,14 +389,15 @@ fn read_string<'a>(
     }
 }
 
-fn malformed(pool: &str, path: &str, problem: &str) -> FleetError {
+/// Builds the error for a live pool with a malformed field at `path`.
+pub(super) fn malformed(pool: &str, path: &str, problem: &str) -> FleetError {
     FleetError(format!(
         "{NODE_POOL_KIND} {pool:?} {path}: {problem}: fix the {NODE_POOL_KIND}, or set spec.nodePool.name to another pool"
     ))
 }
 
 /// Describes a JSON value for an error message without dumping large values.
-fn describe(value: &Value) -> String {
+pub(super) fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".to_string(),
         Value::Bool(flag) => flag.to_string(),
@@ -633,7 +662,11 @@ fn excluded_plan(
     }
 }
 
-fn ready_condition(status: Option<bool>, reason: &str, message: String) -> FleetCondition {
+pub(super) fn ready_condition(
+    status: Option<bool>,
+    reason: &str,
+    message: String,
+) -> FleetCondition {
     FleetCondition {
         condition_type: READY_CONDITION.to_string(),
         status,
@@ -651,14 +684,7 @@ fn allows_condition(
     fleet: &[Arch],
 ) -> FleetCondition {
     if adding.is_empty() {
-        return ready_condition(
-            Some(true),
-            "NodePoolAllowsArchitectures",
-            format!(
-                "{NODE_POOL_KIND} {pool:?} allows every architecture of the fleet: {}",
-                join(fleet.iter().map(|arch| arch.as_str()))
-            ),
-        );
+        return allows_every_condition(pool, fleet);
     }
 
     ready_condition(
@@ -669,6 +695,19 @@ fn allows_condition(
              {REQUIREMENTS_PATH}",
             join(adding.iter().map(|arch| arch.as_str())),
             if adding.len() == 1 { "it" } else { "them" },
+        ),
+    )
+}
+
+/// Builds the `NodePoolReady` condition of a live pool that allows every
+/// architecture of the fleet.
+pub(super) fn allows_every_condition(pool: &str, fleet: &[Arch]) -> FleetCondition {
+    ready_condition(
+        Some(true),
+        "NodePoolAllowsArchitectures",
+        format!(
+            "{NODE_POOL_KIND} {pool:?} allows every architecture of the fleet: {}",
+            join(fleet.iter().map(|arch| arch.as_str()))
         ),
     )
 }
@@ -686,8 +725,9 @@ fn widening_event(pool: &str, adding: &BTreeSet<Arch>) -> Option<FleetEvent> {
         reason: "NodePoolWidened".to_string(),
         message: format!(
             "widening {NODE_POOL_KIND} {pool:?} to allow {added}: workloads on that pool without a \
-             {ARCH_LABEL} node selector or affinity may now run on {added} nodes. A dedicated NodePool \
-             with a taint per extra architecture, which only the runner jobs tolerate, avoids that"
+             {ARCH_LABEL} node selector or affinity may now run on {added} nodes. Setting \
+             spec.nodePool.strategy to Dedicated avoids that: the function then leaves the pool \
+             alone and composes a tainted NodePool per extra architecture for the runner jobs"
         ),
     })
 }
@@ -712,14 +752,14 @@ fn widened_condition(pool: &str, widened: &BTreeSet<Arch>, fleet: &[Arch]) -> Fl
         reason: "ArchitecturesAdded".to_string(),
         message: format!(
             "the fleet added {added} to {NODE_POOL_KIND} {pool:?}: workloads on that pool without a {ARCH_LABEL} \
-             node selector or affinity may now run on {added} nodes. To keep them off, run the extra \
-             architecture on a dedicated NodePool with a taint, and give spec.jobs.nodeSelector and \
-             spec.jobs.tolerations that pool and taint"
+             node selector or affinity may now run on {added} nodes. To keep them off, set \
+             spec.nodePool.strategy to Dedicated: the function then composes a tainted NodePool per \
+             extra architecture for the runner jobs instead"
         ),
     }
 }
 
-fn join<'v>(names: impl Iterator<Item = &'v str>) -> String {
+pub(super) fn join<'v>(names: impl Iterator<Item = &'v str>) -> String {
     names.collect::<Vec<_>>().join(", ")
 }
 
@@ -832,9 +872,9 @@ mod tests {
             reason: "ArchitecturesAdded".to_string(),
             message: "the fleet added arm64 to NodePool \"spot-pool\": workloads on that pool \
                       without a kubernetes.io/arch node selector or affinity may now run on arm64 \
-                      nodes. To keep them off, run the extra architecture on a dedicated NodePool \
-                      with a taint, and give spec.jobs.nodeSelector and spec.jobs.tolerations that \
-                      pool and taint"
+                      nodes. To keep them off, set spec.nodePool.strategy to Dedicated: the \
+                      function then composes a tainted NodePool per extra architecture for the \
+                      runner jobs instead"
                 .to_string(),
         }
     }
@@ -856,8 +896,9 @@ mod tests {
             reason: "NodePoolWidened".to_string(),
             message: "widening NodePool \"spot-pool\" to allow arm64: workloads on that pool \
                       without a kubernetes.io/arch node selector or affinity may now run on arm64 \
-                      nodes. A dedicated NodePool with a taint per extra architecture, which only \
-                      the runner jobs tolerate, avoids that"
+                      nodes. Setting spec.nodePool.strategy to Dedicated avoids that: the function \
+                      then leaves the pool alone and composes a tainted NodePool per extra \
+                      architecture for the runner jobs"
                 .to_string(),
         }
     }

@@ -17,22 +17,29 @@ pub fn release_ready(observed: Option<&Value>) -> bool {
         return false;
     };
 
-    let condition_ready = release
-        .pointer("/status/conditions")
+    let deployed = release
+        .pointer("/status/atProvider/state")
+        .and_then(Value::as_str)
+        == Some(DEPLOYED);
+
+    condition_ready(Some(release)) && deployed
+}
+
+/// Reports whether an observed resource has a `Ready` condition that is
+/// `True`. provider-gitlab `Runner`s and `Variable`s, provider-kubernetes
+/// `Object`s and Karpenter `NodePool`s all report readiness this way.
+///
+/// A resource not observed yet (`None`) is not ready.
+pub fn condition_ready(observed: Option<&Value>) -> bool {
+    observed
+        .and_then(|resource| resource.pointer("/status/conditions"))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .any(|condition| {
             condition.get("type").and_then(Value::as_str) == Some("Ready")
                 && condition.get("status").and_then(Value::as_str) == Some("True")
-        });
-
-    let deployed = release
-        .pointer("/status/atProvider/state")
-        .and_then(Value::as_str)
-        == Some(DEPLOYED);
-
-    condition_ready && deployed
+        })
 }
 
 #[cfg(test)]
@@ -120,6 +127,52 @@ mod tests {
                 "{}",
                 case.reason
             );
+        }
+    }
+
+    #[test]
+    fn condition_ready_cases() {
+        let cases = [
+            ("a resource not observed yet is not ready", None, false),
+            (
+                "a resource with no status yet is not ready",
+                Some(json!({"kind": "Runner"})),
+                false,
+            ),
+            (
+                "Ready True is ready, whatever else the status holds",
+                Some(json!({"status": {
+                    "conditions": [
+                        {"type": "Synced", "status": "False"},
+                        {"type": "Ready", "status": "True"},
+                    ],
+                }})),
+                true,
+            ),
+            (
+                "Ready False is not ready",
+                Some(json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}})),
+                false,
+            ),
+            (
+                "Ready Unknown is not ready",
+                Some(json!({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}})),
+                false,
+            ),
+            (
+                "only the Ready condition counts",
+                Some(json!({"status": {"conditions": [{"type": "Synced", "status": "True"}]}})),
+                false,
+            ),
+            (
+                "malformed conditions are not ready and do not panic",
+                Some(json!({"status": {"conditions": "Ready"}})),
+                false,
+            ),
+        ];
+
+        for (reason, observed, ready) in cases {
+            assert_eq!(condition_ready(observed.as_ref()), ready, "{reason}");
         }
     }
 }

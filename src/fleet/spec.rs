@@ -38,8 +38,15 @@ pub struct FleetSpec {
     /// Chart overrides.
     pub chart: Option<ChartSpec>,
 
-    /// Token Secret per architecture name.
+    /// Token Secret per architecture name, for runners registered by hand.
     pub runner_token_secrets: Option<BTreeMap<String, TokenSecretSpec>>,
+
+    /// Registration of one GitLab runner per architecture through
+    /// provider-gitlab, instead of `runner_token_secrets`.
+    pub registration: Option<RegistrationSpec>,
+
+    /// GitLab CI/CD variables that publish each runner's tag.
+    pub ci_variables: Option<CiVariablesSpec>,
 
     /// The runner manager pod.
     pub manager: Option<ManagerSpec>,
@@ -115,6 +122,77 @@ pub struct JobsSpec {
 pub struct NodePoolSpec {
     /// Name of the Karpenter NodePool.
     pub name: Option<String>,
+    /// `Widen` or `Dedicated`; checked in `validate`.
+    pub strategy: Option<String>,
+}
+
+/// `spec.registration`: where and how provider-gitlab registers each
+/// architecture's runner.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationSpec {
+    /// Numeric ID of the group to register the runners in.
+    pub group_id: Option<i64>,
+    /// A provider-gitlab `Group` to take the group ID from.
+    pub group_id_ref: Option<ReferenceSpec>,
+    /// Labels of a provider-gitlab `Group` to take the group ID from.
+    pub group_id_selector: Option<SelectorSpec>,
+    /// Numeric ID of the project to register the runners in.
+    pub project_id: Option<i64>,
+    /// A provider-gitlab `Project` to take the project ID from.
+    pub project_id_ref: Option<ReferenceSpec>,
+    /// Labels of a provider-gitlab `Project` to take the project ID from.
+    pub project_id_selector: Option<SelectorSpec>,
+    /// Whether the runners also pick jobs without tags.
+    pub run_untagged: Option<bool>,
+    /// `not_protected` or `ref_protected`.
+    pub access_level: Option<String>,
+    /// Whether the runners are registered paused.
+    pub paused: Option<bool>,
+    /// Maximum job timeout of the runners, in seconds.
+    pub maximum_timeout: Option<i64>,
+}
+
+/// `spec.ciVariables`: where to publish each runner's tag as a CI/CD
+/// variable.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CiVariablesSpec {
+    /// Numeric ID of the group to create the variables in.
+    pub group_id: Option<i64>,
+    /// A provider-gitlab `Group` to take the group ID from.
+    pub group_id_ref: Option<ReferenceSpec>,
+    /// Labels of a provider-gitlab `Group` to take the group ID from.
+    pub group_id_selector: Option<SelectorSpec>,
+    /// Numeric ID of the project to create the variables in.
+    pub project_id: Option<i64>,
+    /// A provider-gitlab `Project` to take the project ID from.
+    pub project_id_ref: Option<ReferenceSpec>,
+    /// Labels of a provider-gitlab `Project` to take the project ID from.
+    pub project_id_selector: Option<SelectorSpec>,
+    /// Prefix of each variable key, `<keyPrefix><ARCH>`.
+    pub key_prefix: Option<String>,
+    /// Whether the variables are exposed to protected branches and tags
+    /// only.
+    pub protected: Option<bool>,
+}
+
+/// A reference to a provider-gitlab resource by name.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ReferenceSpec {
+    /// Name of the referenced resource.
+    pub name: Option<String>,
+}
+
+/// A selector of a provider-gitlab resource by labels.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectorSpec {
+    /// Labels the selected resource carries.
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Whether to select only a resource composed by the same composite
+    /// resource.
+    pub match_controller_ref: Option<bool>,
 }
 
 /// Reads `spec` from the observed composite resource. A composite with no

@@ -7,29 +7,29 @@ use serde_json::{Map, Value, json};
 use super::Arch;
 use super::validate::Fleet;
 
-/// Returns the name of the GitLab CI/CD variable that carries `arch`'s tag,
-/// such as `CICD_TAG_ARM64`.
-pub fn tag_variable(arch: Arch) -> String {
-    format!("CICD_TAG_{}", arch.as_str().to_uppercase())
-}
-
 /// Builds `status.runners`: per architecture, in [`Arch`] order, the runner
-/// tag, the CI/CD variable that carries it, the Helm release name and whether
-/// that release is ready.
-pub fn runners_status(fleet: &Fleet, ready: &BTreeMap<Arch, bool>) -> Value {
+/// tag, the key of the CI/CD variable that carries it, the Helm release name
+/// and whether that release is ready. With registration, each entry also
+/// reports whether provider-gitlab has registered the runner.
+pub fn runners_status(
+    fleet: &Fleet,
+    ready: &BTreeMap<Arch, bool>,
+    registered: Option<&BTreeMap<Arch, bool>>,
+) -> Value {
     let runners: Map<String, Value> = fleet
         .architectures
         .iter()
         .map(|&arch| {
-            (
-                arch.to_string(),
-                json!({
-                    "tag": fleet.tag(arch),
-                    "variable": tag_variable(arch),
-                    "release": fleet.release_name(arch),
-                    "ready": ready.get(&arch).copied().unwrap_or(false),
-                }),
-            )
+            let mut entry = json!({
+                "tag": fleet.tag(arch),
+                "variable": fleet.variable_key(arch),
+                "release": fleet.release_name(arch),
+                "ready": ready.get(&arch).copied().unwrap_or(false),
+            });
+            if let Some(registered) = registered {
+                entry["registered"] = json!(registered.get(&arch).copied().unwrap_or(false));
+            }
+            (arch.to_string(), entry)
         })
         .collect();
 

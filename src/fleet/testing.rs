@@ -60,6 +60,16 @@ pub fn minimal_spec() -> Value {
     })
 }
 
+/// Returns the smallest valid spec whose runners provider-gitlab registers
+/// as `registration` says, instead of naming token Secrets.
+pub fn registration_spec(registration: Value) -> Value {
+    let mut spec = minimal_spec();
+    let fields = spec.as_object_mut().expect("the minimal spec is an object");
+    fields.remove("runnerTokenSecrets");
+    fields.insert("registration".to_string(), registration);
+    spec
+}
+
 /// Wraps `spec` in a cluster-scoped XR named `sandbox`.
 pub fn composite(spec: Value) -> Value {
     json!({

@@ -11,9 +11,12 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Toleration;
 use serde_json::{Map, Value};
 
+use super::dedicated::{NodePoolStrategy, check_strategy};
 use super::input::{Defaults, ResolvedChart};
+use super::registration::{Registration, check_registration, token_secret};
 use super::runner_config::node_tolerations;
 use super::spec::{FleetSpec, JobsSpec, ManagerSpec, TokenSecretSpec};
+use super::variables::{CiVariables, DEFAULT_KEY_PREFIX, check_ci_variables, variable_key};
 use super::{Arch, EventSeverity, FleetError, FleetEvent, Scope};
 
 /// Namespace the charts install into when the XR names none.
@@ -44,6 +47,11 @@ pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
 /// The Karpenter v0 annotation that Karpenter v1 no longer reads.
 const DO_NOT_EVICT: &str = "karpenter.sh/do-not-evict";
 
+/// Fix for a fleet with both or neither source of runner tokens.
+const TOKEN_SOURCE_FIX: &str = "set exactly one: spec.registration to let the function register \
+     a runner per architecture in GitLab through provider-gitlab, or spec.runnerTokenSecrets to \
+     name the token Secrets of runners registered by hand";
+
 /// A fleet that passed every check, with every default filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
@@ -59,14 +67,22 @@ pub struct Fleet {
     pub release_name_prefix: String,
     /// Chart reference.
     pub chart: ResolvedChart,
-    /// Token Secret key per architecture.
+    /// Token Secret key per architecture: the Secrets the XR names, or
+    /// with `registration` the Secrets the composed Runners write.
     pub token_secrets: BTreeMap<Arch, TokenSecret>,
+    /// Registration of the runners through provider-gitlab, if the XR
+    /// requests it.
+    pub registration: Option<Registration>,
+    /// CI/CD variables that publish the tags, if the XR requests them.
+    pub ci_variables: Option<CiVariables>,
     /// The runner manager pod.
     pub manager: Manager,
     /// The job pods.
     pub jobs: Jobs,
-    /// Name of the Karpenter NodePool to widen, if any.
+    /// Name of the shared Karpenter NodePool, if any.
     pub node_pool: Option<String>,
+    /// How the fleet gets nodes of every architecture from that pool.
+    pub node_pool_strategy: NodePoolStrategy,
     /// Extra chart values from `spec.values`.
     pub values: Map<String, Value>,
     /// Scope of the XR, which picks the provider API groups.
@@ -75,6 +91,11 @@ pub struct Fleet {
     pub helm_provider_config: String,
     /// provider-kubernetes' ProviderConfig name.
     pub kubernetes_provider_config: String,
+    /// provider-gitlab's ProviderConfig name.
+    pub gitlab_provider_config: String,
+    /// The composite resource as descriptions name it: `name`, or
+    /// `namespace/name` for a namespaced XR.
+    pub composite_name: String,
     /// Response TTL.
     pub ttl: Duration,
 }
@@ -88,6 +109,17 @@ impl Fleet {
     /// Returns the runner tag of `arch`.
     pub fn tag(&self, arch: Arch) -> String {
         format!("{}-{arch}", self.tag_prefix)
+    }
+
+    /// Returns the key of the CI/CD variable that carries `arch`'s tag, such
+    /// as `CICD_TAG_ARM64`: the composed Variable's key, or without
+    /// `ciVariables` the key the default prefix gives.
+    pub fn variable_key(&self, arch: Arch) -> String {
+        let prefix = self
+            .ci_variables
+            .as_ref()
+            .map_or(DEFAULT_KEY_PREFIX, |variables| &variables.key_prefix);
+        variable_key(prefix, arch)
     }
 }
 
@@ -162,13 +194,44 @@ pub fn validate(
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let token_secrets = check_token_secrets(
-        spec.runner_token_secrets.as_ref(),
-        &architectures,
-        &namespace,
-        scope,
-        xr_namespace,
-    )?;
+    let (token_secrets, registration) = match (&spec.registration, &spec.runner_token_secrets) {
+        (Some(_), Some(_)) => {
+            return Err(FleetError(format!(
+                "spec.registration, spec.runnerTokenSecrets: both are set: {TOKEN_SOURCE_FIX}"
+            )));
+        }
+        (None, None) => {
+            return Err(FleetError(format!(
+                "spec.registration, spec.runnerTokenSecrets: neither is set: {TOKEN_SOURCE_FIX}"
+            )));
+        }
+        (Some(registration), None) => {
+            let registration = check_registration(registration)?;
+            let secrets = architectures
+                .iter()
+                .map(|&arch| {
+                    let release = format!("{release_name_prefix}-{arch}");
+                    (arch, token_secret(&namespace, &release, scope))
+                })
+                .collect();
+            (secrets, Some(registration))
+        }
+        (None, Some(secrets)) => {
+            let secrets = check_token_secrets(
+                Some(secrets),
+                &architectures,
+                &namespace,
+                scope,
+                xr_namespace,
+            )?;
+            (secrets, None)
+        }
+    };
+    let ci_variables = spec
+        .ci_variables
+        .as_ref()
+        .map(|variables| check_ci_variables(variables, registration.as_ref(), &architectures))
+        .transpose()?;
 
     let manager = check_manager(spec.manager.as_ref())?;
     let jobs = check_jobs(
@@ -179,9 +242,22 @@ pub fn validate(
         &mut events,
     )?;
 
-    let node_pool = match &spec.node_pool {
-        None => None,
-        Some(pool) => Some(check_node_pool_name(pool.name.as_deref())?),
+    let (node_pool, node_pool_strategy) = match &spec.node_pool {
+        None => (None, NodePoolStrategy::default()),
+        Some(pool) => {
+            let name = check_node_pool_name(pool.name.as_deref())?;
+            let strategy = check_strategy(pool.strategy.as_deref(), &name, &architectures)?;
+            (Some(name), strategy)
+        }
+    };
+
+    let name = composite
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let composite_name = match scope {
+        Scope::Cluster => name.to_string(),
+        Scope::Namespaced => format!("{xr_namespace}/{name}"),
     };
 
     let fleet = Fleet {
@@ -192,13 +268,18 @@ pub fn validate(
         release_name_prefix,
         chart,
         token_secrets,
+        registration,
+        ci_variables,
         manager,
         jobs,
         node_pool,
+        node_pool_strategy,
         values: spec.values.clone().unwrap_or_default(),
         scope,
         helm_provider_config: defaults.helm_provider_config.clone(),
         kubernetes_provider_config: defaults.kubernetes_provider_config.clone(),
+        gitlab_provider_config: defaults.gitlab_provider_config.clone(),
+        composite_name,
         ttl: defaults.ttl,
     };
 
@@ -457,7 +538,8 @@ fn check_token_secrets(
 }
 
 impl TokenSecret {
-    fn describe(&self) -> String {
+    /// Describes the Secret key for messages: `namespace/name, key "key"`.
+    pub fn describe(&self) -> String {
         match &self.namespace {
             Some(namespace) => format!("{namespace}/{}, key {:?}", self.name, self.key),
             None => format!("{}, key {:?}", self.name, self.key),
@@ -760,7 +842,8 @@ mod tests {
 
     use super::*;
     use crate::fleet::testing::{
-        composite, full_spec, minimal_spec, namespaced_composite, remove, set, validate_composite,
+        composite, fleet_of, full_spec, minimal_spec, namespaced_composite, registration_spec,
+        remove, set, validate_composite,
     };
 
     #[test]
@@ -811,9 +894,13 @@ mod tests {
             }
         );
         assert_eq!(fleet.node_pool, None);
+        assert_eq!(fleet.node_pool_strategy, NodePoolStrategy::Widen);
+        assert_eq!(fleet.registration, None);
+        assert_eq!(fleet.ci_variables, None);
         assert_eq!(fleet.values, Map::new());
         assert_eq!(fleet.scope, Scope::Cluster);
         assert_eq!(fleet.helm_provider_config, "default");
+        assert_eq!(fleet.gitlab_provider_config, "default");
         assert_eq!(fleet.ttl, Duration::from_secs(60));
     }
 
@@ -1239,8 +1326,8 @@ mod tests {
         assert_error_cases(
             vec![
                 ErrorCase {
-                    reason: "every architecture needs a token",
-                    edit: |xr| remove(xr, "/spec/runnerTokenSecrets"),
+                    reason: "an empty map names no token for any architecture",
+                    edit: |xr| set(xr, "/spec/runnerTokenSecrets", json!({})),
                     error: "spec.runnerTokenSecrets.amd64: missing: name the Secret holding the \
                             amd64 runner's authentication token (glrt-...); each architecture \
                             needs its own runner in GitLab",
@@ -1577,6 +1664,151 @@ mod tests {
             ],
             composite,
         );
+    }
+
+    #[test]
+    fn validate_token_source_errors() {
+        assert_error_cases(
+            vec![
+                ErrorCase {
+                    reason: "runners registered by hand and by the function would be two \
+                             runners per architecture",
+                    edit: |xr| set(xr, "/spec/registration", json!({"groupId": 42})),
+                    error: "spec.registration, spec.runnerTokenSecrets: both are set: set \
+                            exactly one: spec.registration to let the function register a runner \
+                            per architecture in GitLab through provider-gitlab, or \
+                            spec.runnerTokenSecrets to name the token Secrets of runners \
+                            registered by hand",
+                },
+                ErrorCase {
+                    reason: "without either, no Release has a token",
+                    edit: |xr| remove(xr, "/spec/runnerTokenSecrets"),
+                    error: "spec.registration, spec.runnerTokenSecrets: neither is set: set \
+                            exactly one: spec.registration to let the function register a runner \
+                            per architecture in GitLab through provider-gitlab, or \
+                            spec.runnerTokenSecrets to name the token Secrets of runners \
+                            registered by hand",
+                },
+                ErrorCase {
+                    reason: "registration errors name their field",
+                    edit: |xr| {
+                        remove(xr, "/spec/runnerTokenSecrets");
+                        set(
+                            xr,
+                            "/spec/registration",
+                            json!({"groupId": 42, "maximumTimeout": 60}),
+                        );
+                    },
+                    error: "spec.registration.maximumTimeout: 60 is less than 600: GitLab \
+                            requires a runner's maximum job timeout to be at least 10 minutes; \
+                            set 600 seconds or more, or remove the field for no limit",
+                },
+                ErrorCase {
+                    reason: "variables need a group or project when the function registers \
+                             no runner",
+                    edit: |xr| set(xr, "/spec/ciVariables", json!({"keyPrefix": "TAG_"})),
+                    error: "spec.ciVariables: missing the group or project: set \
+                            spec.ciVariables.groupId or spec.ciVariables.projectId to the \
+                            numeric ID of the group or project whose pipelines use the runners, \
+                            or use groupIdRef, groupIdSelector, projectIdRef or \
+                            projectIdSelector",
+                },
+                ErrorCase {
+                    reason: "an unknown node pool strategy",
+                    edit: |xr| {
+                        set(
+                            xr,
+                            "/spec/nodePool",
+                            json!({"name": "spot-pool", "strategy": "Taint"}),
+                        )
+                    },
+                    error: "spec.nodePool.strategy: unsupported strategy \"Taint\": use \
+                            \"Widen\" to let the shared NodePool launch every architecture of \
+                            the fleet, or \"Dedicated\" for a tainted NodePool per architecture \
+                            the shared pool does not allow",
+                },
+            ],
+            composite,
+        );
+    }
+
+    #[test]
+    fn validate_resolves_registration() {
+        struct Case {
+            reason: &'static str,
+            base: fn(Value) -> Value,
+            want: BTreeMap<Arch, TokenSecret>,
+        }
+
+        let secret = |arch: &str, namespace: Option<&str>| TokenSecret {
+            name: format!("sandbox-{arch}-runner-token"),
+            key: "token".to_string(),
+            namespace: namespace.map(str::to_string),
+        };
+        let cases = [
+            Case {
+                reason: "a cluster-scoped Release reads the Secret from the charts' namespace",
+                base: composite,
+                want: [
+                    (Arch::Amd64, secret("amd64", Some("gitlab-runner"))),
+                    (Arch::Arm64, secret("arm64", Some("gitlab-runner"))),
+                ]
+                .into(),
+            },
+            Case {
+                reason: "a namespaced Runner and Release share the XR's namespace",
+                base: namespaced_composite,
+                want: [
+                    (Arch::Amd64, secret("amd64", None)),
+                    (Arch::Arm64, secret("arm64", None)),
+                ]
+                .into(),
+            },
+        ];
+
+        for case in cases {
+            let xr = (case.base)(registration_spec(json!({"projectId": 7})));
+
+            let (fleet, events) = validate_composite(&xr).unwrap();
+
+            assert_eq!(fleet.token_secrets, case.want, "{}", case.reason);
+            assert!(fleet.registration.is_some(), "{}", case.reason);
+            assert_eq!(events, vec![], "{}", case.reason);
+        }
+    }
+
+    #[test]
+    fn validate_variable_key_follows_prefix() {
+        let mut xr = composite(registration_spec(json!({"groupId": 42})));
+
+        let (fleet, _) = validate_composite(&xr).unwrap();
+        assert_eq!(
+            fleet.variable_key(Arch::Arm64),
+            "CICD_TAG_ARM64",
+            "without ciVariables the key is the one the default prefix gives"
+        );
+
+        set(
+            &mut xr,
+            "/spec/ciVariables",
+            json!({"keyPrefix": "RUNNER_"}),
+        );
+        let (fleet, _) = validate_composite(&xr).unwrap();
+        assert_eq!(fleet.variable_key(Arch::Arm64), "RUNNER_ARM64");
+        assert_eq!(
+            fleet.ci_variables.unwrap().target,
+            fleet.registration.unwrap().target,
+            "without a group or project of their own, the variables go where the runners register"
+        );
+    }
+
+    #[test]
+    fn validate_composite_name_follows_scope() {
+        let cluster = fleet_of(&composite(minimal_spec()));
+        let namespaced = fleet_of(&namespaced_composite(minimal_spec()));
+
+        assert_eq!(cluster.composite_name, "sandbox");
+        assert_eq!(namespaced.composite_name, "team-a/sandbox");
     }
 
     #[test]
