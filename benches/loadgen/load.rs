@@ -128,6 +128,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
         label: plan.label.clone(),
         concurrency: plan.concurrency,
         connections: plan.connections,
+        request_bytes: plan.body.len(),
         latency,
         errors,
         checked,

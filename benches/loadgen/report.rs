@@ -34,6 +34,8 @@ pub struct Report {
     pub concurrency: usize,
     /// HTTP/2 connections the calls were spread over.
     pub connections: usize,
+    /// Length of the encoded request message.
+    pub request_bytes: usize,
     /// Latency of every call that returned OK, in nanoseconds.
     pub latency: Histogram<u64>,
     /// Calls that failed, by gRPC status code name. A call that hit the
@@ -74,6 +76,7 @@ impl Report {
             "label": self.label,
             "concurrency": self.concurrency,
             "connections": self.connections,
+            "request_bytes": self.request_bytes,
             "ok": self.ok(),
             "errors": self.errors,
             "checked": self.checked,
@@ -107,7 +110,8 @@ impl Report {
         };
 
         format!(
-            "{label}: concurrency {concurrency} over {connections} connection(s), {stop}\n\
+            "{label}: concurrency {concurrency} over {connections} connection(s), \
+             {request_bytes}-byte request, {stop}\n\
              \x20 calls OK      {ok} in {elapsed:.2} s = {throughput:.0} calls/s\n\
              \x20 errors        {errors}\n\
              \x20 latency (us)  p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}\n\
@@ -116,6 +120,7 @@ impl Report {
             label = self.label,
             concurrency = self.concurrency,
             connections = self.connections,
+            request_bytes = self.request_bytes,
             stop = self.stop.as_str(),
             ok = self.ok(),
             elapsed = self.elapsed.as_secs_f64(),

@@ -146,6 +146,15 @@ pub const NODE_POOL_REQUIREMENT: &str = "nodepool";
 /// The input is read first, because a broken input breaks every fleet of the
 /// composition. Per-architecture resources and status are emitted in [`Arch`]
 /// order, whatever order the spec lists them in.
+///
+/// The output's size is bounded by the number of architectures times the
+/// size of one Release, plus one NodePool patch. The API allows two
+/// architectures. A Release holds `spec.values` (at most
+/// [`validate::MAX_VALUES_BYTES`]) and the other spec fields at most twice
+/// each (as chart values and in the runner configuration), plus a fixed part
+/// under 2 KiB. The patch holds the live pool's requirements, which
+/// Karpenter v1 caps at 100 entries. Every spec field is part of the XR, one
+/// Kubernetes object, which etcd caps at 1.5 MiB by default.
 pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
     let input = input::parse_input(request.input.as_ref())?;
     let defaults = input::resolve_defaults(&input)?;

@@ -25,8 +25,10 @@ use super::tls::{HANDSHAKE_TIMEOUT, TlsConfig};
 pub const MIB: usize = 1024 * 1024;
 
 /// Largest response the server sends, in bytes. grpc-go clients, Crossplane
-/// among them, reject a larger message unless configured otherwise, so a
-/// larger response fails here with `RESOURCE_EXHAUSTED` instead.
+/// among them, reject a larger message unless configured otherwise.
+/// `run_function` already turns a larger response into a Fatal result, so
+/// this limit is a backstop; tonic 0.14 fails a larger message with
+/// `OUT_OF_RANGE`.
 pub const MAX_SEND_MESSAGE_SIZE: usize = 4 * MIB;
 
 /// How long a shutdown waits for calls in flight by default. Kubernetes
