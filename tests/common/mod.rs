@@ -283,6 +283,18 @@ impl Binary {
         }
     }
 
+    /// Reads the log lines not read yet into [`Binary::log`], until the
+    /// binary closes stderr or [`BINARY_TIMEOUT`] passes.
+    pub fn read_remaining_log(&mut self) {
+        let deadline = Instant::now() + BINARY_TIMEOUT;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.log.push(line);
+        }
+    }
+
     /// Sends SIGTERM to the binary.
     pub fn terminate(&self) {
         let status = Command::new("kill")
