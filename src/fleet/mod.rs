@@ -744,7 +744,14 @@ mod tests {
 
             #[test]
             fn arbitrary_specs_never_panic(spec in arbitrary_json(3)) {
-                let _ = compose(&request(composite(spec)));
+                if let Err(error) = compose(&request(composite(spec))) {
+                    let subject = error.0.split(": ").next().unwrap_or_default();
+                    prop_assert!(
+                        subject.starts_with("spec") || subject.starts_with("metadata."),
+                        "the error names no field: {}",
+                        error.0
+                    );
+                }
             }
         }
 
@@ -782,6 +789,17 @@ mod tests {
                                 "helperImages",
                                 "concurrent",
                                 "pollTimeoutSeconds",
+                                "releaseNamePrefix",
+                                "chart",
+                                "repository",
+                                "version",
+                                "key",
+                                "image",
+                                "privileged",
+                                "podAnnotations",
+                                "operator",
+                                "effect",
+                                "tolerationSeconds",
                             ]),
                             inner,
                         ),
