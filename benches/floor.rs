@@ -34,7 +34,7 @@ use tonic::{Request, Response, Status};
 
 /// A no-op function server on loopback, the cost floor of a function.
 #[derive(Debug, Parser)]
-#[command(about)]
+#[command(name = "floor")]
 struct Cli {
     /// Address to listen on: an IP address in 127.0.0.0/8 or [::1], and a
     /// port.

@@ -47,7 +47,7 @@ const MAX_CONCURRENCY: usize = 10_000;
 
 /// Load generator for composition function servers on loopback.
 #[derive(Debug, Parser)]
-#[command(about)]
+#[command(name = "loadgen")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Tool>,
