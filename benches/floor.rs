@@ -46,7 +46,7 @@ struct Cli {
     bench: bool,
 }
 
-/// Answers every call with the request's desired state.
+/// A function that returns every request's desired state unchanged.
 #[derive(Debug, Clone, Copy)]
 struct Floor;
 

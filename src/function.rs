@@ -82,7 +82,7 @@ pub fn run_function(request: &RunFunctionRequest) -> RunFunctionResponse {
 }
 
 /// Replaces a response over [`MAX_RESPONSE_BYTES`] with a Fatal result that
-/// says where the bytes come from. The fleet's own resources are bounded
+/// states where the bytes come from. The fleet's own resources are bounded
 /// (see [`fleet::compose`]), so the bulk is usually the desired state that
 /// earlier pipeline steps passed along.
 fn too_large(

@@ -151,8 +151,8 @@ fn schema_fields(schema: &Value, prefix: &str, fields: &mut BTreeSet<String>) {
     }
 }
 
-/// The field a message is about: its text before the first ": ", with list
-/// indexes and quoted map keys left out.
+/// Returns the field a message is about: its text before the first ": ",
+/// with list indexes and quoted map keys left out.
 fn subject(message: &str) -> String {
     let subject = message.split(": ").next().unwrap_or_default();
     let mut plain = String::new();

@@ -27,8 +27,8 @@ fn example_request() -> RunFunctionRequest {
     fixture::read_fixture(&path).unwrap()
 }
 
-/// The example request, as if an earlier step had composed a resource
-/// carrying `bytes` bytes of data.
+/// Returns the example request, as if an earlier step had composed a
+/// resource carrying `bytes` bytes of data.
 fn with_earlier_step_output(bytes: usize) -> RunFunctionRequest {
     let mut request = example_request();
     let config_map = json!({

@@ -29,7 +29,7 @@ const CHECK_EVERY: u64 = 64;
 /// client timeout the load generator accepts.
 const MAX_LATENCY_NANOS: u64 = 600_000_000_000;
 
-/// What to send, where and how much.
+/// A run's target, request, concurrency and limits.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// A name for the server under load, printed in the report.
@@ -74,7 +74,7 @@ impl Budget {
     }
 }
 
-/// What one worker measured.
+/// The measurements of one worker.
 struct WorkerStats {
     latency: Histogram<u64>,
     errors: BTreeMap<String, u64>,

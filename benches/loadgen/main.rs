@@ -36,13 +36,13 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use http::uri::PathAndQuery;
 use prost::Message;
 
-/// Longest time cap accepted, in seconds, so no run can go on for long.
+/// Maximum time cap, in seconds, so that no run goes on for long.
 const MAX_TIME_CAP_SECONDS: f64 = 3_600.0;
 
-/// Most calls one run may send.
+/// Maximum calls one run may send.
 const MAX_REQUESTS: u64 = 100_000_000;
 
-/// Most calls in flight at once.
+/// Maximum calls in flight at once.
 const MAX_CONCURRENCY: usize = 10_000;
 
 /// Load generator for composition function servers on loopback.

@@ -1,4 +1,4 @@
-//! What one load run measured, printed as text for people or as one JSON
+//! The report of one load run, printed as text for people or as one JSON
 //! line for `bench/run.sh`.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-/// Why a run stopped.
+/// The reason a run stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     /// Every requested call was sent and answered.
@@ -51,7 +51,7 @@ pub struct Report {
     pub fatal_results: usize,
     /// Wall time from the first call sent to the last call answered.
     pub elapsed: Duration,
-    /// Why the run stopped.
+    /// The reason the run stopped.
     pub stop: StopReason,
 }
 
