@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use prost::Message;
 use serde_json::{Map, Value};
 
 use crate::fleet::{self, Composition, EventSeverity, FleetRequest};
@@ -21,8 +22,14 @@ use crate::protocol::structs::{json_to_struct, map_to_struct, struct_to_map};
 /// when the fleet cannot compose.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
+/// Largest response, in encoded bytes, the function returns. grpc-go
+/// clients, Crossplane among them, reject a larger message unless
+/// configured otherwise.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Runs the function on one request. Never fails: input that cannot compose
-/// becomes a Fatal result in the response.
+/// becomes a Fatal result in the response, and so does a response over
+/// [`MAX_RESPONSE_BYTES`].
 pub fn run_function(request: &RunFunctionRequest) -> RunFunctionResponse {
     let composite = observed_composite(request);
     let xr_kind = composite
@@ -67,7 +74,36 @@ pub fn run_function(request: &RunFunctionRequest) -> RunFunctionResponse {
         }
     }
 
+    let size = response.encoded_len();
+    if size > MAX_RESPONSE_BYTES {
+        return too_large(request, response, size);
+    }
     response
+}
+
+/// Replaces a response over [`MAX_RESPONSE_BYTES`] with a Fatal result that
+/// states where the bytes come from. The fleet's own resources are bounded
+/// (see [`fleet::compose`]), so the bulk is usually the desired state that
+/// earlier pipeline steps passed along.
+fn too_large(
+    request: &RunFunctionRequest,
+    response: RunFunctionResponse,
+    size: usize,
+) -> RunFunctionResponse {
+    let carried = request.desired.as_ref().map_or(0, Message::encoded_len);
+    let message = format!(
+        "the response would be {size} bytes, more than the {MAX_RESPONSE_BYTES} bytes \
+         Crossplane accepts, and {carried} bytes of it are the desired state of earlier pipeline \
+         steps: shrink spec.values or the resources that earlier steps compose"
+    );
+    tracing::warn!(size, carried, "response too large");
+
+    let mut small = RunFunctionResponse {
+        meta: response.meta,
+        ..Default::default()
+    };
+    fatal(&mut small, message);
+    small
 }
 
 /// Collects every requirement Crossplane has answered, from either the

@@ -155,6 +155,17 @@ pub const NODE_POOL_REQUIREMENT: &str = "nodepool";
 /// composition. Per-architecture resources and status are emitted in [`Arch`]
 /// order, whatever order the spec lists them in. An error message never
 /// contains a GitLab token, even one that the XR has in the wrong field.
+///
+/// The output's size is bounded by the number of architectures times the
+/// size of one Release, plus one NodePool patch. The API allows two
+/// architectures. A Release holds `spec.values` (at most
+/// [`validate::MAX_VALUES_BYTES`]) and the other spec fields at most twice
+/// each (as chart values and in the runner configuration), plus a fixed part
+/// under 2 KiB. The patch holds the live pool's requirements, which
+/// Karpenter v1 caps at 100 entries. A Runner and a Variable per architecture
+/// are small and of fixed shape. A dedicated NodePool copies the shared
+/// pool's spec, one Kubernetes object like the XR itself, which etcd caps at
+/// 1.5 MiB by default.
 pub fn compose(request: &FleetRequest) -> Result<Composition, FleetError> {
     compose_fleet(request).map_err(|error| FleetError(secrets::redact_tokens(&error.0)))
 }
@@ -1074,7 +1085,14 @@ mod tests {
 
             #[test]
             fn arbitrary_specs_never_panic(spec in arbitrary_json(3)) {
-                let _ = compose(&request(composite(spec)));
+                if let Err(error) = compose(&request(composite(spec))) {
+                    let subject = error.0.split(": ").next().unwrap_or_default();
+                    prop_assert!(
+                        subject.starts_with("spec") || subject.starts_with("metadata."),
+                        "the error names no field: {}",
+                        error.0
+                    );
+                }
             }
         }
 
@@ -1118,6 +1136,17 @@ mod tests {
                                 "helperImages",
                                 "concurrent",
                                 "pollTimeoutSeconds",
+                                "releaseNamePrefix",
+                                "chart",
+                                "repository",
+                                "version",
+                                "key",
+                                "image",
+                                "privileged",
+                                "podAnnotations",
+                                "operator",
+                                "effect",
+                                "tolerationSeconds",
                             ]),
                             inner,
                         ),

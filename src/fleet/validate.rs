@@ -35,6 +35,14 @@ pub const EXECUTOR_DEFAULT_POLL_TIMEOUT_SECONDS: i64 = 180;
 /// Helm's maximum length of a release name.
 pub const MAX_RELEASE_NAME_LENGTH: usize = 53;
 
+/// Largest `spec.values`, in bytes of compact JSON. Every Release carries a
+/// copy, each Release must fit in one Kubernetes object (etcd rejects a
+/// request over 1.5 MiB by default), and Helm stores a release's values in
+/// a Secret of at most 1 MiB. A limit well under both leaves room for the
+/// rest of the Release and keeps the function's response, which holds one
+/// Release per architecture, far from gRPC's 4 MiB.
+pub const MAX_VALUES_BYTES: usize = 512 * 1024;
+
 /// Node labels that carry the architecture. The function sets
 /// `kubernetes.io/arch` itself; `beta.kubernetes.io/arch` is its deprecated
 /// twin and would contradict it.
@@ -274,7 +282,7 @@ pub fn validate(
         jobs,
         node_pool,
         node_pool_strategy,
-        values: spec.values.clone().unwrap_or_default(),
+        values: check_values(spec.values.as_ref())?,
         scope,
         helm_provider_config: defaults.helm_provider_config.clone(),
         kubernetes_provider_config: defaults.kubernetes_provider_config.clone(),
@@ -801,6 +809,25 @@ fn check_helper_images(
     }
 
     Ok(resolved)
+}
+
+fn check_values(values: Option<&Map<String, Value>>) -> Result<Map<String, Value>, FleetError> {
+    let Some(values) = values else {
+        return Ok(Map::new());
+    };
+
+    // Serializing a map of JSON values cannot fail: every key is a string.
+    let size = serde_json::to_vec(values).map_or(0, |json| json.len());
+    if size > MAX_VALUES_BYTES {
+        return Err(FleetError(format!(
+            "spec.values: {size} bytes of JSON, more than the maximum of {MAX_VALUES_BYTES}: \
+             every Release carries a copy of these values and Helm stores them in a Secret of \
+             at most 1 MiB; move large content, such as certificates, into a Secret or \
+             ConfigMap that the values name"
+        )));
+    }
+
+    Ok(values.clone())
 }
 
 fn check_node_pool_name(name: Option<&str>) -> Result<String, FleetError> {
@@ -1859,5 +1886,38 @@ mod tests {
         ] {
             assert_eq!(is_dns1123_label(name), valid, "{name:?}");
         }
+    }
+
+    #[test]
+    fn validate_values_size_limit() {
+        let mut xr = composite(minimal_spec());
+        let filler = MAX_VALUES_BYTES - r#"{"extra":""}"#.len();
+        set(
+            &mut xr,
+            "/spec/values",
+            json!({"extra": "x".repeat(filler)}),
+        );
+
+        let at_limit = validate_composite(&xr);
+
+        assert!(at_limit.is_ok(), "{:?}", at_limit.err());
+
+        set(
+            &mut xr,
+            "/spec/values",
+            json!({"extra": "x".repeat(filler + 1)}),
+        );
+        let error = validate_composite(&xr).unwrap_err();
+
+        assert_eq!(
+            error.0,
+            format!(
+                "spec.values: {} bytes of JSON, more than the maximum of 524288: every Release \
+                 carries a copy of these values and Helm stores them in a Secret of at most 1 \
+                 MiB; move large content, such as certificates, into a Secret or ConfigMap that \
+                 the values name",
+                MAX_VALUES_BYTES + 1
+            )
+        );
     }
 }

@@ -8,23 +8,27 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::proto::{self, v1, v1beta1};
 
+use super::handshake::TlsIncoming;
 use super::limits::ReceiveLimit;
 use super::metrics::Metrics;
 use super::service::{FunctionRunner, METHODS};
+use super::tls::{HANDSHAKE_TIMEOUT, TlsConfig};
 
 /// One MiB, the unit of `--max-recv-message-size`.
 pub const MIB: usize = 1024 * 1024;
 
 /// Largest response the server sends, in bytes. grpc-go clients, Crossplane
-/// among them, reject a larger message unless configured otherwise, so a
-/// larger response fails here with `RESOURCE_EXHAUSTED` instead.
+/// among them, reject a larger message unless configured otherwise.
+/// `run_function` already turns a larger response into a Fatal result, so
+/// this limit is a backstop; tonic 0.14 fails a larger message with
+/// `OUT_OF_RANGE`.
 pub const MAX_SEND_MESSAGE_SIZE: usize = 4 * MIB;
 
 /// How long a shutdown waits for calls in flight by default. Kubernetes
@@ -42,7 +46,7 @@ const SERVICE_NAMES: [&str; 2] = [
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Mutual TLS, or `None` to serve plaintext.
-    pub tls: Option<ServerTlsConfig>,
+    pub tls: Option<TlsConfig>,
 
     /// Largest request accepted, in bytes. A larger request fails with
     /// `RESOURCE_EXHAUSTED` and the server keeps serving.
@@ -110,16 +114,16 @@ pub async fn serve_on(
         .context("cannot build gRPC reflection v1alpha")?;
 
     let tls = config.tls.is_some();
-    let mut builder = Server::builder();
-    if let Some(tls_config) = config.tls {
-        builder = builder
-            .tls_config(tls_config)
-            .context(
-                "invalid TLS certificates (tls.crt and ca.crt must be PEM certificates, tls.key a PEM private key)",
-            )?;
-    }
+    let acceptor = config
+        .tls
+        .as_ref()
+        .map(TlsConfig::acceptor)
+        .transpose()
+        .context(
+            "invalid TLS certificates (tls.crt and ca.crt must be PEM certificates, tls.key a PEM private key)",
+        )?;
 
-    let router = builder
+    let router = Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -134,7 +138,6 @@ pub async fn serve_on(
                 .instrument(ReceiveLimit::new(v1beta1_service, limit), METHODS),
         );
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (drain_started, drain_start) = oneshot::channel::<()>();
     let draining = async {
         shutdown.await;
@@ -158,8 +161,25 @@ pub async fn serve_on(
         max_recv_message_size = limit,
         "serving gRPC"
     );
+    let serving = async {
+        match acceptor {
+            Some(acceptor) => {
+                let incoming = TlsIncoming::new(listener, acceptor, HANDSHAKE_TIMEOUT);
+                router
+                    .serve_with_incoming_shutdown(incoming, draining)
+                    .await
+            }
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                router
+                    .serve_with_incoming_shutdown(incoming, draining)
+                    .await
+            }
+        }
+    };
+
     tokio::select! {
-        served = router.serve_with_incoming_shutdown(incoming, draining) => {
+        served = serving => {
             served.context("gRPC server failed")?;
         }
         () = drain_deadline => {

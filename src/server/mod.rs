@@ -5,6 +5,7 @@
 //! caller binds, so tests can run the real server on `127.0.0.1:0`.
 
 mod grpc;
+mod handshake;
 mod limits;
 mod logging;
 mod metrics;

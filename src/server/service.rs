@@ -3,6 +3,10 @@
 //! back as a Fatal result, not as a gRPC error. A gRPC status other than OK
 //! means a transport-level problem.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::function::run_function;
@@ -13,6 +17,12 @@ use super::metrics::MessageCounters;
 
 /// The unary methods of `FunctionRunnerService`, the same in v1 and v1beta1.
 pub const METHODS: &[&str] = &["RunFunction"];
+
+/// Largest request, in encoded bytes, that composes on the async worker
+/// that received it. The example fleet's request is about 9 KiB and
+/// composes in about 0.2 ms (`cargo bench --bench compose`, see
+/// BENCHMARKS.md); the time grows with the request's size.
+const INLINE_LIMIT_BYTES: usize = 64 * 1024;
 
 /// Handles `RunFunction` for `apiextensions.fn.proto.v1` and for the
 /// identical `v1beta1` service that Crossplane before 1.17 calls.
@@ -33,20 +43,38 @@ impl FunctionRunner {
             counters.message_received();
         }
 
-        // Composing is CPU-bound, and a request may be megabytes of JSON,
-        // so it runs on the blocking pool and the runtime keeps serving.
+        // Composing is CPU-bound. A typical request composes in a fraction
+        // of a millisecond, less than handing it to another thread costs,
+        // so it runs here. A large request may take long enough to stall
+        // the other connections of this worker, so it runs on the blocking
+        // pool and the runtime keeps serving.
         let request = request.into_inner();
-        let response = tokio::task::spawn_blocking(move || run_function(&request))
-            .await
-            .map_err(|error| {
-                tracing::error!(error = %error, "RunFunction panicked");
-                Status::internal(format!("the function panicked: {error}"))
-            })?;
+        let response = if request.encoded_len() <= INLINE_LIMIT_BYTES {
+            std::panic::catch_unwind(AssertUnwindSafe(|| run_function(&request)))
+                .map_err(|panic| panicked(panic_message(panic.as_ref())))?
+        } else {
+            tokio::task::spawn_blocking(move || run_function(&request))
+                .await
+                .map_err(|error| panicked(error.to_string()))?
+        };
 
         if let Some(counters) = &counters {
             counters.message_sent();
         }
         Ok(Response::new(response))
+    }
+}
+
+fn panicked(message: String) -> Status {
+    tracing::error!(error = %message, "RunFunction panicked");
+    Status::internal(format!("the function panicked: {message}"))
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => (*message).to_string(),
+        (None, Some(message)) => message.clone(),
+        (None, None) => "a panic without a message".to_string(),
     }
 }
 

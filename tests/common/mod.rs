@@ -126,11 +126,15 @@ pub struct TestPki {
     pub server_key_pem: String,
     pub client_cert_pem: String,
     pub client_key_pem: String,
+    /// A client certificate from the same CA that expired in 2021.
+    pub expired_client_cert_pem: String,
+    pub expired_client_key_pem: String,
 }
 
 impl TestPki {
     /// Creates a CA, a server certificate for `localhost` and `127.0.0.1`,
-    /// and a client certificate, all signed by that CA.
+    /// a client certificate and an expired client certificate, all signed by
+    /// that CA.
     pub fn generate(ca_name: &str) -> Self {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -160,12 +164,24 @@ impl TestPki {
         let client_key = rcgen::KeyPair::generate().unwrap();
         let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
 
+        let mut expired_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        expired_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "crossplane");
+        expired_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        expired_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        expired_params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let expired_key = rcgen::KeyPair::generate().unwrap();
+        let expired_cert = expired_params.signed_by(&expired_key, &ca).unwrap();
+
         Self {
             ca_pem: ca.pem(),
             server_cert_pem: server_cert.pem(),
             server_key_pem: server_key.serialize_pem(),
             client_cert_pem: client_cert.pem(),
             client_key_pem: client_key.serialize_pem(),
+            expired_client_cert_pem: expired_cert.pem(),
+            expired_client_key_pem: expired_key.serialize_pem(),
         }
     }
 
@@ -267,6 +283,18 @@ impl Binary {
         }
     }
 
+    /// Reads the log lines not read yet into [`Binary::log`], until the
+    /// binary closes stderr or [`BINARY_TIMEOUT`] passes.
+    pub fn read_remaining_log(&mut self) {
+        let deadline = Instant::now() + BINARY_TIMEOUT;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.log.push(line);
+        }
+    }
+
     /// Sends SIGTERM to the binary.
     pub fn terminate(&self) {
         let status = Command::new("kill")
@@ -290,6 +318,11 @@ impl Binary {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Returns the binary's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Reports whether the binary is still running.
