@@ -222,7 +222,9 @@ pub fn parse_spec(composite: &Value) -> Result<FleetSpec, FleetError> {
 /// the JSON and OpenAPI names a platform engineer knows, such as
 /// `expected an integer`.
 pub fn plain_type_names(message: &str) -> String {
-    const RUST_TYPES: [(&str, &str); 11] = [
+    const RUST_TYPES: [(&str, &str); 13] = [
+        ("invalid type: sequence", "invalid type: list"),
+        ("invalid type: map", "invalid type: object"),
         ("expected i64", "expected an integer"),
         ("expected i32", "expected an integer"),
         ("expected u64", "expected a non-negative integer"),
