@@ -1,6 +1,6 @@
 """A no-op composition function served by Crossplane's Python SDK runtime.
 
-It answers every RunFunction call with response.to(request): the request's
+It responds to every RunFunction call with response.to(request): the request's
 tag, desired state and context, and the SDK's default TTL, which is what a
 Python function costs before it does any work. bench/run.sh measures the
 function against it.

@@ -107,7 +107,7 @@ start_server() {
         fi
         sleep 0.1
     done
-    echo "error: the server on $address did not answer within 10 s: $*" >&2
+    echo "error: the server on $address returned no response within 10 s: $*" >&2
     exit 1
 }
 
@@ -192,7 +192,7 @@ checks = [(r["label"], r["concurrency"], r["mismatched"], r["desired_resources"]
 print("\nResponses that differed from the first:", sum(c[2] for c in checks))
 for label in ("function", "floor", "peer"):
     sample = next(c for c in checks if c[0] == label)
-    print(f"{label}: {sample[3]} desired resources, {sample[4]} Fatal results per answer")
+    print(f"{label}: {sample[3]} desired resources, {sample[4]} Fatal results per response")
 EOF
 
 section "Resident memory after 100,000 calls (fresh server, concurrency 64)"

@@ -19,8 +19,8 @@ use super::metrics::MessageCounters;
 pub const METHODS: &[&str] = &["RunFunction"];
 
 /// Largest request, in encoded bytes, that composes on the async worker
-/// that received it. The example fleet's request is about 9 KiB and
-/// composes in about 0.2 ms (`cargo bench --bench compose`, see
+/// that received it. The example fleet's request is about 7 KiB and
+/// composes in 0.1 to 0.2 ms (`cargo bench --bench compose`, see
 /// BENCHMARKS.md); the time grows with the request's size.
 const INLINE_LIMIT_BYTES: usize = 64 * 1024;
 
