@@ -36,7 +36,7 @@ PEER_PYTHON="${PEER_PYTHON:-$PWD/target/peer-venv/bin/python}"
 # The cross toolchain: Debian's rustc-web with its arm64 standard library of
 # the same version, and the GNU cross linker with a static arm64 glibc.
 CROSS_PACKAGES=(rustc-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
-CHECK_PACKAGES=(skopeo umoci qemu-user-static docker-registry jq)
+CHECK_PACKAGES=(skopeo umoci qemu-user-static docker-registry jq python3-yaml)
 
 section "Package: Debian packages"
 missing_packages=()
@@ -66,8 +66,7 @@ if ((${#missing_packages[@]})); then
 fi
 dpkg-query -W "${CROSS_PACKAGES[@]}" "${CHECK_PACKAGES[@]}"
 
-section "Package: xtask format, lints and tests"
-cargo fmt --package xtask --check
+section "Package: xtask lints and tests"
 cargo clippy --locked --package xtask --all-targets -- -D warnings
 cargo test --locked --package xtask
 
@@ -105,19 +104,34 @@ jq -e '[.manifests[].platform | "\(.os)/\(.architecture)"] == ["linux/amd64", "l
     "$WORK/index.json" >/dev/null || fail "the index does not list linux/amd64 and linux/arm64"
 
 for arch in amd64 arm64; do
-    skopeo inspect --override-os linux --override-arch "$arch" "$LAYOUT" > "$WORK/layout.json"
+    # Copy the platform's image out of the index: skopeo 1.9 shows layer
+    # annotations only in a raw manifest, and umoci unpacks only a manifest.
+    skopeo --insecure-policy copy --quiet --override-os linux --override-arch "$arch" \
+        "$LAYOUT" "oci:$WORK/$arch:$TAG"
+    digest="$(jq -r --arg arch "$arch" '.manifests[] | select(.platform.architecture == $arch) | .digest' "$WORK/index.json")"
+    jq -e --arg digest "$digest" '.manifests[0].digest == $digest' "$WORK/$arch/index.json" >/dev/null ||
+        fail "skopeo changed the $arch manifest while copying it"
+
+    skopeo inspect --raw "oci:$WORK/$arch:$TAG" > "$WORK/manifest.json"
+    jq -e '.layers[-1].annotations["io.crossplane.xpkg"] == "base"' "$WORK/manifest.json" >/dev/null ||
+        fail "$arch manifest $digest: the last layer lacks the annotation io.crossplane.xpkg=base"
+
+    skopeo inspect "oci:$WORK/$arch:$TAG" > "$WORK/layout.json"
+    jq -e --arg arch "$arch" '.Architecture == $arch and .Os == "linux"' "$WORK/layout.json" >/dev/null ||
+        fail "the $arch image of the layout has another platform"
+    jq -e '.Labels["io.crossplane.xpkg:" + .Layers[-1]] == "base"' "$WORK/layout.json" >/dev/null ||
+        fail "the $arch image lacks the label io.crossplane.xpkg:<last layer digest>=base"
+
+    # A docker-archive lists layers by diff ID (the uncompressed digest), but
+    # the label names the compressed digest, as in the layout.
     skopeo inspect "docker-archive:target/xpkg/$arch.xpkg" > "$WORK/xpkg.json"
-    for inspected in layout xpkg; do
-        jq -e --arg arch "$arch" '.Architecture == $arch and .Os == "linux"' "$WORK/$inspected.json" >/dev/null ||
-            fail "$inspected: the $arch image has another platform"
-        jq -e '.Labels["io.crossplane.xpkg:" + .Layers[-1]] == "base"' "$WORK/$inspected.json" >/dev/null ||
-            fail "$inspected: the $arch image lacks the label io.crossplane.xpkg:<last layer digest>=base"
-    done
-    jq -e '.LayersData[-1].Annotations["io.crossplane.xpkg"] == "base"' "$WORK/layout.json" >/dev/null ||
-        fail "$LAYOUT ($arch): the last layer lacks the annotation io.crossplane.xpkg=base"
-    cmp <(jq -c '[.Layers, .Labels]' "$WORK/layout.json") <(jq -c '[.Layers, .Labels]' "$WORK/xpkg.json") ||
-        fail "target/xpkg/$arch.xpkg differs from the $arch image of the layout"
-    echo "$arch: layer $(jq -r '.Layers[-1]' "$WORK/layout.json") annotated and labelled io.crossplane.xpkg=base, in the layout and in $arch.xpkg"
+    skopeo inspect --config "oci:$WORK/$arch:$TAG" > "$WORK/config.json"
+    jq -e --slurpfile config "$WORK/config.json" --slurpfile layout "$WORK/layout.json" \
+        '.Layers == $config[0].rootfs.diff_ids and .Labels == $layout[0].Labels and .Architecture == $layout[0].Architecture' \
+        "$WORK/xpkg.json" >/dev/null ||
+        fail "target/xpkg/$arch.xpkg holds another image than the $arch image of the layout"
+    echo "$arch manifest $digest: last layer $(jq -r '.Layers[-1]' "$WORK/layout.json")"
+    echo "  annotated io.crossplane.xpkg=base, and labelled so; $arch.xpkg holds the same image"
 done
 
 free_port() {
@@ -135,23 +149,62 @@ wait_for_port() {
     fail "$what did not listen on 127.0.0.1:$port within 20 s"
 }
 
-# Sends the Python SDK's RunFunction request and writes the response bytes.
+# The request both binaries answer: the example fleet, the input of its
+# Composition's step and the NodePool that the function's "nodepool"
+# requirement fetches, so they compose both Releases and the NodePool patch.
+python3 - "$WORK/request.json" <<'PYTHON'
+import json
+import sys
+
+import yaml
+
+
+def load(path):
+    with open(path, encoding="utf-8") as file:
+        return yaml.safe_load(file)
+
+
+composition = load("examples/composition.yaml")
+step = next(
+    step
+    for step in composition["spec"]["pipeline"]
+    if step["functionRef"]["name"] == "function-gitlab-runner-fleet"
+)
+request = {
+    "meta": {"tag": "package-check"},
+    "observed": {"composite": {"resource": load("examples/xr.yaml")}},
+    "input": step["input"],
+    "requiredResources": {"nodepool": {"items": [{"resource": load("examples/required.yaml")}]}},
+}
+with open(sys.argv[1], "w", encoding="utf-8") as file:
+    json.dump(request, file)
+PYTHON
+
+# Checks the protocol contract with the Python SDK peer, then sends the
+# example request and writes the response's bytes.
 call_function() {
     local port="$1" output="$2"
     "$PEER_PYTHON" tests/peer/call_function.py --address "127.0.0.1:$port"
-    "$PEER_PYTHON" - "$port" "$output" <<'PYTHON'
+    "$PEER_PYTHON" - "127.0.0.1:$port" "$WORK/request.json" "$output" <<'PYTHON'
 import sys
 
-sys.path.insert(0, "tests/peer")
-import call_function  # noqa: E402
+import grpc
+from google.protobuf import json_format
 
-port, output = sys.argv[1], sys.argv[2]
-response = call_function.call(
-    f"127.0.0.1:{port}",
-    call_function.grpcv1.FunctionRunnerServiceStub,
-    call_function.build_request(),
-    10.0,
-)
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+
+address, request_path, output = sys.argv[1:]
+with open(request_path, encoding="utf-8") as file:
+    request = json_format.Parse(file.read(), fnv1.RunFunctionRequest())
+with grpc.insecure_channel(address) as channel:
+    response = grpcv1.FunctionRunnerServiceStub(channel).RunFunction(request, timeout=30)
+
+fatal = [result.message for result in response.results if result.severity == fnv1.SEVERITY_FATAL]
+resources = sorted(response.desired.resources)
+print(f"example fleet: desired resources {resources}")
+if fatal or len(resources) < 3:
+    sys.exit(f"expected two Releases and the NodePool patch without a fatal result, got fatal results {fatal}")
 with open(output, "wb") as file:
     file.write(response.SerializeToString(deterministic=True))
 PYTHON
@@ -159,9 +212,6 @@ PYTHON
 
 section "Package: umoci unpack and RunFunction on both binaries"
 for arch in amd64 arm64; do
-    # umoci takes one manifest, so copy the platform's image out of the index.
-    skopeo --insecure-policy copy --quiet --override-os linux --override-arch "$arch" \
-        "$LAYOUT" "oci:$WORK/$arch:$TAG"
     umoci unpack --rootless --image "$WORK/$arch:$TAG" "$WORK/bundle-$arch" >/dev/null
     binary="$WORK/bundle-$arch/rootfs/usr/local/bin/function-gitlab-runner-fleet"
     [[ -x "$binary" ]] || fail "the $arch image has no executable $binary"

@@ -8,7 +8,14 @@ use std::path::Path;
 use serde_json::Value;
 
 /// Top-level keys of a GitLab CI file that are not jobs.
-const GLOBAL_KEYWORDS: [&str; 6] = ["default", "include", "stages", "variables", "workflow", "image"];
+const GLOBAL_KEYWORDS: [&str; 6] = [
+    "default",
+    "include",
+    "stages",
+    "variables",
+    "workflow",
+    "image",
+];
 
 fn pipeline() -> BTreeMap<String, Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".gitlab-ci.yml");
@@ -69,7 +76,10 @@ fn jobs_use_declared_stages_and_needs() {
 
         for need in job["needs"].as_array().into_iter().flatten() {
             let needed = need["job"].as_str().or(need.as_str()).unwrap();
-            assert!(jobs.contains_key(needed), "job {name} needs unknown job {needed}");
+            assert!(
+                jobs.contains_key(needed),
+                "job {name} needs unknown job {needed}"
+            );
         }
     }
 }
@@ -78,13 +88,25 @@ fn jobs_use_declared_stages_and_needs() {
 fn jobs_run_on_runners_of_their_architecture() {
     let jobs = jobs(&pipeline());
     let cases = [
-        ("test", "$CICD_TAG_AMD64", "cross-builds arm64 and runs it under QEMU on amd64"),
+        (
+            "test",
+            "$CICD_TAG_AMD64",
+            "cross-builds arm64 and runs it under QEMU on amd64",
+        ),
         ("build-amd64", "$CICD_TAG_AMD64", "builds amd64 natively"),
         ("build-arm64", "$CICD_TAG_ARM64", "builds arm64 natively"),
-        ("publish", "$CICD_TAG_AMD64", "runs the packager, which needs no particular architecture"),
+        (
+            "publish",
+            "$CICD_TAG_AMD64",
+            "runs the packager, which needs no particular architecture",
+        ),
     ];
     for (name, tag, reason) in cases {
-        assert_eq!(jobs[name]["tags"], serde_json::json!([tag]), "{name} {reason}");
+        assert_eq!(
+            jobs[name]["tags"],
+            serde_json::json!([tag]),
+            "{name} {reason}"
+        );
     }
 }
 
@@ -97,7 +119,11 @@ fn build_jobs_keep_binaries_for_publish() {
     ];
     for (name, arch, target) in cases {
         let job = &jobs[name];
-        assert_eq!(script(job), [format!("cargo xtask build --arch {arch}")], "{name}");
+        assert_eq!(
+            script(job),
+            [format!("cargo xtask build --arch {arch}")],
+            "{name}"
+        );
         assert_eq!(
             job["artifacts"]["paths"],
             serde_json::json!([format!("target/{target}/dist/function-gitlab-runner-fleet")]),
@@ -106,6 +132,14 @@ fn build_jobs_keep_binaries_for_publish() {
     }
 
     let publish = script(&jobs["publish"]);
-    assert!(publish.iter().any(|line| line.starts_with("cargo xtask package --no-build")));
-    assert!(publish.iter().any(|line| line.starts_with("skopeo copy --all ")));
+    assert!(
+        publish
+            .iter()
+            .any(|line| line.starts_with("cargo xtask package --no-build"))
+    );
+    assert!(
+        publish
+            .iter()
+            .any(|line| line.starts_with("skopeo copy --all "))
+    );
 }

@@ -17,7 +17,11 @@ fn repository_file(path: &str) -> PathBuf {
 
 fn package_metadata() -> Value {
     let mut documents = read_yaml_documents(&repository_file("package/crossplane.yaml")).unwrap();
-    assert_eq!(documents.len(), 1, "crossplane.yaml should hold one document");
+    assert_eq!(
+        documents.len(),
+        1,
+        "crossplane.yaml should hold one document"
+    );
     documents.remove(0)
 }
 
@@ -64,7 +68,10 @@ fn metadata_has_every_package_annotation() {
         "meta.crossplane.io/readme",
     ] {
         let value = annotations[key].as_str().unwrap_or_default();
-        assert!(!value.trim().is_empty(), "annotation {key} is missing or empty");
+        assert!(
+            !value.trim().is_empty(),
+            "annotation {key} is missing or empty"
+        );
     }
 }
 
@@ -82,7 +89,10 @@ fn version_constraint_excludes_crossplane_without_v1_metadata() {
         .strip_prefix(">=v")
         .expect("the constraint should be a lower bound like >=v1.17.2-0");
     let release = minimum.split('-').next().unwrap();
-    let parts: Vec<u64> = release.split('.').map(|part| part.parse().unwrap()).collect();
+    let parts: Vec<u64> = release
+        .split('.')
+        .map(|part| part.parse().unwrap())
+        .collect();
     assert!(
         parts.as_slice() >= [1, 17, 2].as_slice(),
         "constraint {constraint} admits Crossplane releases that reject meta.pkg.crossplane.io/v1"
@@ -101,7 +111,10 @@ fn dockerfile_matches_xtask_image() {
         "USER 65532:65532",
         "EXPOSE 9443/tcp 8080/tcp",
     ] {
-        assert!(lines.contains(&expected), "Dockerfile lacks the line {expected:?}");
+        assert!(
+            lines.contains(&expected),
+            "Dockerfile lacks the line {expected:?}"
+        );
     }
     assert!(
         dockerfile.contains("-Ctarget-feature=+crt-static"),

@@ -33,7 +33,7 @@ use crate::workspace::Workspace;
 
 /// Build tooling of function-gitlab-runner-fleet.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask")]
+#[command(name = "xtask", bin_name = "cargo xtask")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
