@@ -4,8 +4,9 @@
 #
 # - skopeo reads the OCI layout and the .xpkg files: both platforms, the
 #   io.crossplane.xpkg=base layer annotation and the matching config label;
-# - umoci unpacks the arm64 image, whose binary, run under qemu-aarch64-static,
-#   answers a RunFunction call with the same bytes as the amd64 binary;
+# - umoci unpacks each platform's image. The arm64 binary, run under
+#   qemu-aarch64-static, returns the same RunFunction response bytes as the
+#   amd64 binary;
 # - skopeo copies the index to a docker-registry on 127.0.0.1, which keeps
 #   the index byte for byte and the layer annotation;
 # - a second packager run gives byte-identical output.

@@ -24,7 +24,7 @@ impl Arch {
         }
     }
 
-    /// The name in OCI platforms, Kubernetes and Debian: `amd64`, `arm64`.
+    /// Returns the name in OCI platforms, Kubernetes and Debian: `amd64`, `arm64`.
     pub fn name(self) -> &'static str {
         match self {
             Arch::Amd64 => "amd64",
@@ -32,7 +32,7 @@ impl Arch {
         }
     }
 
-    /// The Rust target triple of the static Linux binary.
+    /// Returns the Rust target triple of the static Linux binary.
     pub fn rust_target(self) -> &'static str {
         match self {
             Arch::Amd64 => "x86_64-unknown-linux-gnu",
@@ -40,7 +40,7 @@ impl Arch {
         }
     }
 
-    /// The GNU triplet, which prefixes the names of GCC and binutils.
+    /// Returns the GNU triplet, which prefixes the names of GCC and binutils.
     pub fn gnu_triplet(self) -> &'static str {
         match self {
             Arch::Amd64 => "x86_64-linux-gnu",
@@ -48,8 +48,8 @@ impl Arch {
         }
     }
 
-    /// The Debian package with the GCC that links for this architecture
-    /// from another one.
+    /// Returns the Debian package with the GCC that links for this
+    /// architecture from another one.
     pub fn cross_gcc_package(self) -> &'static str {
         match self {
             Arch::Amd64 => "gcc-x86-64-linux-gnu",
@@ -57,8 +57,8 @@ impl Arch {
         }
     }
 
-    /// The Debian package with the static C library (`libc.a`) of this
-    /// architecture for cross-linking.
+    /// Returns the Debian package with the static C library (`libc.a`) of
+    /// this architecture for cross-linking.
     pub fn cross_libc_package(self) -> &'static str {
         match self {
             Arch::Amd64 => "libc6-dev-amd64-cross",

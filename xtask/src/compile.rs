@@ -81,8 +81,8 @@ pub fn build(workspace: &Workspace, toolchain: &Toolchain) -> anyhow::Result<Bui
     })
 }
 
-/// The flags for the binary's crates: static C library, and build paths
-/// replaced by fixed ones.
+/// Returns the flags for the binary's crates: static C library, and build
+/// paths replaced by fixed ones.
 fn rustflags(workspace: &Workspace) -> Vec<String> {
     let mut flags = vec!["-Ctarget-feature=+crt-static".to_owned()];
     flags.push(remap(&workspace.root, "/build"));
@@ -96,8 +96,8 @@ fn remap(from: &Path, to: &str) -> String {
     format!("--remap-path-prefix={}={to}", from.display())
 }
 
-/// The cargo home (`CARGO_HOME`, else `~/.cargo`), where the sources of
-/// dependencies are.
+/// Returns the cargo home (`CARGO_HOME`, else `~/.cargo`), which contains
+/// the sources of dependencies.
 fn cargo_home() -> Option<PathBuf> {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)

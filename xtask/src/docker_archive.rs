@@ -2,7 +2,7 @@
 //! `docker save` format of go-containerregistry's `tarball` package), which
 //! `crossplane xpkg push -f amd64.xpkg,arm64.xpkg` reads.
 //!
-//! The archive holds the configuration as `sha256:<hex>`, each layer as
+//! The archive contains the configuration as `sha256:<hex>`, each layer as
 //! `<hex>.tar.gz` (hex of the compressed digest) and `manifest.json`, which
 //! lists them. The format has no layer annotations: the configuration label
 //! `io.crossplane.xpkg:sha256:<hex>` marks the base layer instead.

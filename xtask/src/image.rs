@@ -1,6 +1,8 @@
-//! The OCI image of one architecture: a runtime layer with the static binary
-//! and a non-root user, then the `package.yaml` layer that Crossplane reads,
-//! marked as the package's base layer; and the multi-platform index of them.
+//! The OCI image of one architecture, and the multi-platform index of them.
+//!
+//! Each image has a runtime layer with the static binary and a non-root
+//! user. A second layer contains the `package.yaml` that Crossplane reads, and
+//! its descriptor marks it as the package's base layer.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,7 +24,7 @@ pub const XPKG_ANNOTATION: &str = "io.crossplane.xpkg";
 /// The value of [`XPKG_ANNOTATION`] on the layer with `package.yaml`.
 pub const XPKG_BASE: &str = "base";
 
-/// The file in the base layer that holds the package's YAML stream.
+/// The file in the base layer that contains the package's YAML stream.
 pub const PACKAGE_YAML: &str = "package.yaml";
 
 /// The binary's path in the image, without the leading `/`.
@@ -58,7 +60,7 @@ impl Blob {
         }
     }
 
-    /// The digest as manifests write it: `sha256:<hex>`.
+    /// Returns the digest as manifests write it: `sha256:<hex>`.
     pub fn digest_ref(&self) -> String {
         format!("sha256:{}", self.digest)
     }
@@ -67,7 +69,7 @@ impl Blob {
         self.bytes.len() as u64
     }
 
-    /// A descriptor of this blob, with `annotations` when there are any.
+    /// Builds a descriptor of this blob, with `annotations` when there are any.
     pub fn descriptor(&self, annotations: &[(&str, &str)]) -> anyhow::Result<Descriptor> {
         let digest: Sha256Digest = self.digest.parse().context("invalid SHA-256 digest")?;
         let mut builder = DescriptorBuilder::default()
@@ -81,7 +83,7 @@ impl Blob {
     }
 }
 
-/// What goes into the image of one architecture.
+/// The contents and metadata of the image of one architecture.
 #[derive(Debug, Clone)]
 pub struct ImageInput<'a> {
     pub arch: Arch,
@@ -158,7 +160,7 @@ impl Image {
     }
 }
 
-/// The configuration label that records which layer is the package's base:
+/// Returns the configuration label that records which layer is the package's base:
 /// `io.crossplane.xpkg:sha256:<layer digest>`. `crossplane xpkg push` turns
 /// it into the layer annotation, because a `docker save` tarball cannot carry
 /// layer annotations.
@@ -192,7 +194,8 @@ pub fn index(images: &[Image]) -> anyhow::Result<Blob> {
     ))
 }
 
-/// The runtime layer: the binary, and the account files that name its user.
+/// Lists the runtime layer's entries: the binary, and the account files that
+/// name its user.
 fn runtime_entries(binary: &[u8]) -> Vec<Entry> {
     vec![
         Entry::directory("etc/", 0o755),

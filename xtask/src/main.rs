@@ -93,7 +93,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The selected architectures, sorted and without duplicates.
+/// Returns the selected architectures, sorted and without duplicates.
 fn selected(args: &BuildArgs) -> Vec<Arch> {
     let mut arches = if args.arches.is_empty() {
         Arch::ALL.to_vec()
@@ -214,7 +214,7 @@ fn package(workspace: &Workspace, args: &PackageArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The binaries of an earlier `cargo xtask build`.
+/// Finds the binaries of an earlier `cargo xtask build`.
 fn prebuilt_binaries(
     workspace: &Workspace,
     arches: &[Arch],
@@ -235,7 +235,7 @@ fn prebuilt_binaries(
         .collect()
 }
 
-/// The standard OCI labels, from the function's Cargo package.
+/// Returns the standard OCI labels, from the function's Cargo package.
 fn image_labels(workspace: &Workspace) -> BTreeMap<String, String> {
     let package = &workspace.function;
     let mut labels = BTreeMap::new();

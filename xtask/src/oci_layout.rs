@@ -55,7 +55,7 @@ mod tests {
     use crate::layer::sha256_hex;
 
     #[test]
-    fn layout_names_index_by_tag_and_stores_blobs_by_digest() {
+    fn layout_stores_blobs_by_digest() {
         let dir = tempfile::tempdir().unwrap();
         let layout = dir.path().join("oci");
         std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();

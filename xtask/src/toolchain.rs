@@ -37,9 +37,9 @@ pub struct Toolchain {
 /// One prerequisite that is not installed or not usable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Missing {
-    /// What the build needs, e.g. `rustc 1.88 or newer at /usr/bin/rustc`.
+    /// The requirement, e.g. `rustc 1.88 or newer at /usr/bin/rustc`.
     pub requirement: String,
-    /// What is wrong with what is there.
+    /// The problem found, e.g. `not found on PATH`.
     pub problem: String,
     /// The Debian package that provides it, e.g. `libstd-rust-web-dev:arm64`.
     pub package: String,
@@ -315,7 +315,7 @@ pub fn report(missing: &[Missing], known_foreign: Option<&[String]>) -> String {
     text
 }
 
-/// The foreign architectures dpkg knows, or `None` without dpkg.
+/// Returns the foreign architectures that dpkg has, or `None` without dpkg.
 pub fn dpkg_foreign_architectures() -> Option<Vec<String>> {
     run(Command::new("dpkg").arg("--print-foreign-architectures"))
         .ok()

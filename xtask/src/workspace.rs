@@ -69,12 +69,12 @@ impl Workspace {
         })
     }
 
-    /// The folder with `crossplane.yaml` and `input/`.
+    /// Returns the folder with `crossplane.yaml` and `input/`.
     pub fn package_dir(&self) -> PathBuf {
         self.root.join("package")
     }
 
-    /// The folder the packager writes to.
+    /// Returns the folder the packager writes to.
     pub fn output_dir(&self) -> PathBuf {
         self.target_dir.join("xpkg")
     }
@@ -85,7 +85,8 @@ impl Workspace {
         format!("v{}", self.function.version)
     }
 
-    /// Where `cargo build --profile <profile> --target <target>` puts the binary.
+    /// Returns the path where `cargo build --profile <profile> --target
+    /// <target>` writes the binary.
     pub fn binary_path(&self, rust_target: &str, profile: &str) -> PathBuf {
         self.target_dir
             .join(rust_target)
@@ -100,8 +101,8 @@ impl Workspace {
     }
 }
 
-/// The cargo that runs this program (`CARGO`, set by `cargo run`), else the
-/// one on `PATH`.
+/// Returns the cargo that runs this program (`CARGO`, set by `cargo run`),
+/// else the one on `PATH`.
 pub fn cargo() -> PathBuf {
     std::env::var_os("CARGO")
         .map(PathBuf::from)
