@@ -83,9 +83,15 @@ pub fn build(workspace: &Workspace, toolchain: &Toolchain) -> anyhow::Result<Bui
 
 /// Returns the flags for the binary's crates: static C library, and build
 /// paths replaced by fixed ones.
+///
+/// Paths that remain in the binary are those of panic locations: sources of
+/// dependencies in the cargo home, and code generated into the target folder
+/// (the gRPC stubs). When several prefixes match a path, rustc applies the
+/// last one, so the more specific folders come later.
 fn rustflags(workspace: &Workspace) -> Vec<String> {
     let mut flags = vec!["-Ctarget-feature=+crt-static".to_owned()];
     flags.push(remap(&workspace.root, "/build"));
+    flags.push(remap(&workspace.target_dir, "/build/target"));
     if let Some(cargo_home) = cargo_home() {
         flags.push(remap(&cargo_home, "/cargo"));
     }
