@@ -40,9 +40,20 @@ CROSS_PACKAGES=(rustc-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-
 CHECK_PACKAGES=(skopeo umoci qemu-user-static docker-registry jq python3-yaml)
 
 section "Package: Debian packages"
+is_installed() {
+    [[ "$(dpkg-query -W -f '${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
+}
 missing_packages=()
-for package in "${CROSS_PACKAGES[@]}" "${CHECK_PACKAGES[@]}"; do
-    if [[ "$(dpkg-query -W -f '${db:Status-Status}' "$package" 2>/dev/null)" != installed ]]; then
+for package in "${CROSS_PACKAGES[@]}"; do
+    # rustc-web and its standard library must be of one version, so when one
+    # is missing, install all of them at apt's candidate version.
+    if ! is_installed "$package"; then
+        missing_packages+=("${CROSS_PACKAGES[@]}")
+        break
+    fi
+done
+for package in "${CHECK_PACKAGES[@]}"; do
+    if ! is_installed "$package"; then
         missing_packages+=("$package")
     fi
 done
