@@ -76,7 +76,7 @@ pub enum InvalidCertificates {
     Rustls(#[from] tokio_rustls::rustls::Error),
 
     /// The client CA cannot verify client certificates.
-    #[error("{CA_FILE}: {0}")]
+    #[error("{CA_FILE} cannot verify client certificates")]
     ClientVerifier(#[from] tokio_rustls::rustls::server::VerifierBuilderError),
 }
 
@@ -132,6 +132,12 @@ impl TlsConfig {
         let mut roots = RootCertStore::empty();
         for ca in CertificateDer::pem_slice_iter(&self.ca_pem) {
             roots.add(ca.map_err(|error| pem_error(CA_FILE, error))?)?;
+        }
+        if roots.is_empty() {
+            return Err(InvalidCertificates::Pem {
+                file: CA_FILE,
+                problem: "no PEM certificate".to_string(),
+            });
         }
         let verifier =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
