@@ -213,7 +213,7 @@ async fn connect_as(bad: BadClient, address: SocketAddr, pki: &TestPki) -> Socke
     let identity = match bad {
         BadClient::Plaintext => {
             tcp.write_all(HTTP2_PREFACE).await.unwrap();
-            // rustls answers a non-TLS record with an alert or a close.
+            // rustls responds to a non-TLS record with an alert or a close.
             let read = tcp.read(&mut buffer).await.unwrap_or(0);
             assert!(
                 read == 0 || buffer[0] == 0x15,

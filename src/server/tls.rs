@@ -62,12 +62,12 @@ impl std::fmt::Debug for TlsConfig {
 /// Certificates or a key that cannot be used for TLS.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidCertificates {
-    /// A PEM file holds no item of the expected kind, or a broken one.
+    /// A PEM file contains no item of the expected kind, or a broken one.
     #[error("{file}: {problem}")]
     Pem {
         /// The file name, such as `tls.crt`.
         file: &'static str,
-        /// What is wrong with it.
+        /// The problem with its content.
         problem: String,
     },
 
