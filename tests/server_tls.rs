@@ -213,7 +213,7 @@ async fn connect_as(bad: BadClient, address: SocketAddr, pki: &TestPki) -> Socke
     let identity = match bad {
         BadClient::Plaintext => {
             tcp.write_all(HTTP2_PREFACE).await.unwrap();
-            // rustls answers a non-TLS record with an alert or a close.
+            // rustls responds to a non-TLS record with an alert or a close.
             let read = tcp.read(&mut buffer).await.unwrap_or(0);
             assert!(
                 read == 0 || buffer[0] == 0x15,
@@ -316,5 +316,46 @@ async fn rejected_handshakes_logged_once_with_peer() {
 
         binary.terminate();
         assert!(binary.wait().success(), "{bad:?}: log: {:#?}", binary.log);
+    }
+}
+
+#[tokio::test]
+async fn invalid_pem_fails_start_naming_file() {
+    let pki = TestPki::generate("function CA");
+    let cases = [
+        (
+            "a certificate file without PEM",
+            tls::server_config("not a certificate", &pki.server_key_pem, &pki.ca_pem),
+            "tls.crt: no PEM certificate",
+        ),
+        (
+            "a CA file without PEM",
+            tls::server_config(&pki.server_cert_pem, &pki.server_key_pem, "no CA here"),
+            "ca.crt: no PEM certificate",
+        ),
+        (
+            "a key file without PEM",
+            tls::server_config(&pki.server_cert_pem, "no key here", &pki.ca_pem),
+            "tls.key: no items found",
+        ),
+    ];
+
+    for (reason, tls_config, cause) in cases {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = ServerConfig::insecure().unwrap();
+        config.tls = Some(tls_config);
+
+        let error = function_gitlab_runner_fleet::server::serve_on(listener, config, async {})
+            .await
+            .unwrap_err();
+
+        assert_eq!(
+            format!("{error:#}"),
+            format!(
+                "invalid TLS certificates (tls.crt and ca.crt must be PEM certificates, tls.key \
+                 a PEM private key): {cause}"
+            ),
+            "{reason}"
+        );
     }
 }

@@ -170,6 +170,9 @@ pub async fn serve_on(
                     .await
             }
             None => {
+                // NOTE: only TLS handshakes time out. A plaintext client that
+                // connects and sends nothing keeps its connection until it
+                // closes it.
                 let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
                 router
                     .serve_with_incoming_shutdown(incoming, draining)

@@ -62,12 +62,12 @@ impl std::fmt::Debug for TlsConfig {
 /// Certificates or a key that cannot be used for TLS.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidCertificates {
-    /// A PEM file holds no item of the expected kind, or a broken one.
+    /// A PEM file contains no item of the expected kind, or a broken one.
     #[error("{file}: {problem}")]
     Pem {
         /// The file name, such as `tls.crt`.
         file: &'static str,
-        /// What is wrong with it.
+        /// The problem with its content.
         problem: String,
     },
 
@@ -76,7 +76,7 @@ pub enum InvalidCertificates {
     Rustls(#[from] tokio_rustls::rustls::Error),
 
     /// The client CA cannot verify client certificates.
-    #[error("{CA_FILE}: {0}")]
+    #[error("{CA_FILE} cannot verify client certificates")]
     ClientVerifier(#[from] tokio_rustls::rustls::server::VerifierBuilderError),
 }
 
@@ -132,6 +132,12 @@ impl TlsConfig {
         let mut roots = RootCertStore::empty();
         for ca in CertificateDer::pem_slice_iter(&self.ca_pem) {
             roots.add(ca.map_err(|error| pem_error(CA_FILE, error))?)?;
+        }
+        if roots.is_empty() {
+            return Err(InvalidCertificates::Pem {
+                file: CA_FILE,
+                problem: "no PEM certificate".to_string(),
+            });
         }
         let verifier =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
