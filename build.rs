@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // package, so the v1beta1 service is generated over the v1 Rust types.
     // One set of types serves both services with no conversion.
     tonic_prost_build::configure()
+        .btree_map(".")
         .extern_path(".apiextensions.fn.proto.v1beta1", "crate::proto::v1")
         .compile_fds(descriptors)?;
 

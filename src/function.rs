@@ -360,4 +360,26 @@ mod tests {
             response.results[0].message
         );
     }
+
+    #[test]
+    fn response_bytes_are_deterministic() {
+        let mut request = request_with_input(json!({}));
+        let mut composite = observed_composite(&request);
+        composite["spec"]["architectures"] = json!(["arm64", "amd64"]);
+        composite["spec"]["runnerTokenSecrets"]["arm64"] = json!({"name": "runner-arm64"});
+        composite["spec"]["nodePool"] = json!({"name": "spot-pool"});
+        request.observed.as_mut().unwrap().composite = Some(Resource {
+            resource: Some(json_to_struct(&composite).unwrap()),
+            ..Default::default()
+        });
+
+        let first = prost::Message::encode_to_vec(&run_function(&request));
+
+        // Map fields are generated as BTreeMap, so every call encodes the
+        // desired resources and requirements in the same order.
+        for _ in 0..10 {
+            let again = prost::Message::encode_to_vec(&run_function(&request));
+            assert_eq!(again, first);
+        }
+    }
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -50,11 +50,11 @@ fn registered_fleet() -> Value {
 
 /// Returns connection details, or Secret data, that hold the token under
 /// `token`, as provider-gitlab writes it.
-fn token_details() -> HashMap<String, Vec<u8>> {
-    HashMap::from([("token".to_string(), TOKEN.as_bytes().to_vec())])
+fn token_details() -> BTreeMap<String, Vec<u8>> {
+    BTreeMap::from([("token".to_string(), TOKEN.as_bytes().to_vec())])
 }
 
-fn observed(resource: Value, connection_details: HashMap<String, Vec<u8>>) -> Resource {
+fn observed(resource: Value, connection_details: BTreeMap<String, Vec<u8>>) -> Resource {
     Resource {
         resource: Some(to_struct(resource)),
         connection_details,
@@ -92,7 +92,7 @@ fn request_with_token(composite: Value) -> RunFunctionRequest {
         }),
         observed: Some(State {
             composite: Some(observed(composite, token_details())),
-            resources: HashMap::from([
+            resources: BTreeMap::from([
                 (
                     "runner-amd64".to_string(),
                     observed(runner, token_details()),
@@ -101,12 +101,12 @@ fn request_with_token(composite: Value) -> RunFunctionRequest {
                     "runner-arm64".to_string(),
                     observed(
                         json!({"apiVersion": "groups.gitlab.crossplane.io/v1alpha1", "kind": "Runner"}),
-                        HashMap::new(),
+                        BTreeMap::new(),
                     ),
                 ),
             ]),
         }),
-        credentials: HashMap::from([(
+        credentials: BTreeMap::from([(
             "gitlab".to_string(),
             Credentials {
                 source: Some(credentials::Source::CredentialData(CredentialData {
@@ -114,10 +114,10 @@ fn request_with_token(composite: Value) -> RunFunctionRequest {
                 })),
             },
         )]),
-        required_resources: HashMap::from([(
+        required_resources: BTreeMap::from([(
             "nodepool".to_string(),
             Resources {
-                items: vec![observed(pool, HashMap::new())],
+                items: vec![observed(pool, BTreeMap::new())],
             },
         )]),
         ..Default::default()

@@ -15,7 +15,7 @@
 #![allow(dead_code)]
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -179,7 +179,7 @@ fn resource_to_json(resource: &Resource) -> Value {
     Value::Object(out)
 }
 
-fn answers_to_json(answers: &HashMap<String, Resources>) -> Value {
+fn answers_to_json(answers: &BTreeMap<String, Resources>) -> Value {
     let mut keys: Vec<&String> = answers.keys().collect();
     keys.sort();
     let out: Map<String, Value> = keys
@@ -264,8 +264,8 @@ fn resource_from_json(value: &Value, path: &str) -> anyhow::Result<Resource> {
     Ok(resource)
 }
 
-fn answers_from_json(value: &Value, path: &str) -> anyhow::Result<HashMap<String, Resources>> {
-    let mut answers = HashMap::new();
+fn answers_from_json(value: &Value, path: &str) -> anyhow::Result<BTreeMap<String, Resources>> {
+    let mut answers = BTreeMap::new();
     for (key, answer) in as_object(value, path)? {
         let answer_path = format!("{path}.{key}");
         let mut resources = Resources::default();

@@ -130,7 +130,7 @@ fn observed_state(inputs: &Inputs) -> anyhow::Result<State> {
     let composite =
         json_to_struct(&inputs.composite).context("the composite resource must be an object")?;
 
-    let mut resources = std::collections::HashMap::new();
+    let mut resources = std::collections::BTreeMap::new();
     for (name, object) in &inputs.observed {
         let body = json_to_struct(object)
             .with_context(|| format!("observed resource {name:?} must be an object"))?;

@@ -2,7 +2,7 @@
 //! match a function's resource selectors, and calling a step again until its
 //! requirements stop changing, as Crossplane does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::bail;
 use serde_json::Value;
@@ -144,9 +144,10 @@ pub fn fill_required_resources(
     requirements: &Requirements,
     objects: &[Value],
 ) {
-    let selected: HashMap<String, Resources> = resolve(&requested_selectors(requirements), objects)
-        .into_iter()
-        .collect();
+    let selected: BTreeMap<String, Resources> =
+        resolve(&requested_selectors(requirements), objects)
+            .into_iter()
+            .collect();
 
     #[allow(deprecated)]
     {
@@ -172,7 +173,7 @@ fn in_namespace(object: &Value, selector: &ResourceSelector) -> bool {
     }
 }
 
-fn has_labels(object: &Value, wanted: &HashMap<String, String>) -> bool {
+fn has_labels(object: &Value, wanted: &BTreeMap<String, String>) -> bool {
     let labels = object.pointer("/metadata/labels");
 
     wanted.iter().all(|(key, value)| {
