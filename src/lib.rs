@@ -4,7 +4,7 @@
 //! shared Karpenter `NodePool` launch every architecture of the fleet.
 //!
 //! The crate keeps three layers apart. [`proto`] and [`protocol`] speak the
-//! function protocol; [`fleet`] holds the domain and never sees gRPC;
+//! function protocol; [`fleet`] contains the domain and never imports gRPC types;
 //! [`function`] joins the two, and [`server`] and [`render`] run it.
 
 pub mod fleet;

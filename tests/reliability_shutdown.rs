@@ -143,9 +143,13 @@ async fn sigterm_under_load_loses_no_accepted_call() {
                     "{tag} was composed but its client got {code:?}: {message}"
                 );
                 // The client never got the call through: the server had
-                // closed the connection, or refused the stream.
+                // closed the connection, or refused the stream. NOTE: when
+                // the server's GOAWAY races a new stream, tonic's client can
+                // report the refused stream as Internal "h2 protocol error".
+                let refused_stream =
+                    *code == Code::Internal && message.contains("h2 protocol error");
                 assert!(
-                    matches!(code, Code::Unavailable | Code::Cancelled),
+                    matches!(code, Code::Unavailable | Code::Cancelled) || refused_stream,
                     "{tag} failed with {code:?}: {message}"
                 );
             }

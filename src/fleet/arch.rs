@@ -19,7 +19,7 @@ impl Arch {
     /// Every supported architecture, in emission order.
     pub const ALL: [Arch; 2] = [Arch::Amd64, Arch::Arm64];
 
-    /// The value of the `kubernetes.io/arch` label.
+    /// Returns the value of the `kubernetes.io/arch` label.
     pub fn as_str(self) -> &'static str {
         match self {
             Arch::Amd64 => "amd64",

@@ -1,7 +1,7 @@
 //! The fleet domain: from an observed `XGitLabRunnerFleet` to the composed
 //! resources, status, conditions and requirements of one runner per CPU
 //! architecture. It works on JSON values and plain Rust types and never
-//! sees gRPC, so every rule can be tested on its own.
+//! imports gRPC types, so every rule can be tested on its own.
 
 pub mod arch;
 pub mod dedicated;
@@ -55,7 +55,7 @@ pub struct FleetRequest {
     pub input: Option<Value>,
 }
 
-/// What the function composes for one fleet.
+/// The composed output for one fleet.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Composition {
     /// Desired composed resources, keyed by their name in the composition.
@@ -105,7 +105,7 @@ pub struct FleetCondition {
     pub message: String,
 }
 
-/// How serious an event is.
+/// The severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventSeverity {
     /// Something needs the user's attention.
@@ -128,7 +128,7 @@ pub struct FleetEvent {
 /// A resource that Crossplane must fetch and pass in the next call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirement {
-    /// The key the answer comes back under.
+    /// The key under which Crossplane returns the fetched resources.
     pub key: String,
     /// The apiVersion of the resource, such as `karpenter.sh/v1`.
     pub api_version: String,

@@ -1,4 +1,4 @@
-//! Which API groups the composed resources use, decided by the scope of the
+//! The API groups of the composed resources, chosen by the scope of the
 //! composite resource.
 
 use serde_json::Value;
@@ -35,7 +35,7 @@ impl Scope {
         }
     }
 
-    /// The apiVersion of provider-helm's `Release` for this scope.
+    /// Returns the apiVersion of provider-helm's `Release` for this scope.
     pub fn release_api_version(self) -> &'static str {
         match self {
             Scope::Cluster => "helm.crossplane.io/v1beta1",
@@ -43,7 +43,7 @@ impl Scope {
         }
     }
 
-    /// The apiVersion of provider-kubernetes' `Object` for this scope.
+    /// Returns the apiVersion of provider-kubernetes' `Object` for this scope.
     pub fn object_api_version(self) -> &'static str {
         match self {
             Scope::Cluster => "kubernetes.crossplane.io/v1alpha2",

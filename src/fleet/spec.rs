@@ -219,7 +219,7 @@ pub fn parse_spec(composite: &Value) -> Result<FleetSpec, FleetError> {
 }
 
 /// Rewrites the Rust type names in a serde error, such as `expected i64`, as
-/// the JSON and OpenAPI names a platform engineer knows, such as
+/// the JSON and OpenAPI names platform engineers use, such as
 /// `expected an integer`.
 pub fn plain_type_names(message: &str) -> String {
     const RUST_TYPES: [(&str, &str); 13] = [

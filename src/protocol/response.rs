@@ -74,7 +74,7 @@ pub fn normal(response: &mut RunFunctionResponse, message: impl Into<String>) {
     response.results.push(result(Severity::Normal, message));
 }
 
-/// Reports whether the response holds a Fatal result.
+/// Reports whether the response contains a Fatal result.
 pub fn is_fatal(response: &RunFunctionResponse) -> bool {
     response
         .results
@@ -112,7 +112,7 @@ pub fn condition(
 ///
 /// The selector goes into both `resources` (Crossplane 2.x) and the
 /// deprecated `extra_resources` (Crossplane 1.x): each version reads the
-/// field it knows and ignores the other.
+/// field it supports and ignores the other.
 pub fn require_resource_by_name(
     requirements: &mut Requirements,
     key: impl Into<String>,

@@ -70,7 +70,7 @@ fn proto_value_to_json(value: &ProtoValue) -> Value {
 }
 
 /// Converts a double to a JSON number, preferring an integer where the
-/// double holds one exactly.
+/// double is integral.
 fn number_to_json(n: f64) -> Value {
     // 2^63 as a double; every integral double in [-2^63, 2^63) fits in i64.
     const I64_BOUND: f64 = 9_223_372_036_854_775_808.0;
