@@ -32,6 +32,11 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+// The function binary's allocator, so that the floor differs from the
+// function only in the work `RunFunction` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A no-op function server on loopback, the cost floor of a function.
 #[derive(Debug, Parser)]
 #[command(name = "floor")]

@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 
 use function_gitlab_runner_fleet::{render, server};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Crossplane composition function that composes one GitLab runner per CPU
 /// architecture and widens a shared Karpenter NodePool.
 #[derive(Debug, Parser)]

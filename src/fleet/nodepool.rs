@@ -1365,8 +1365,7 @@ mod tests {
         let (key, object) = plan_node_pool(&request).unwrap().object.unwrap();
 
         assert_eq!(key, "nodepool-spot-pool");
-        assert_eq!(
-            serde_json::to_string_pretty(&object).unwrap(),
+        let want: Value = serde_json::from_str(
             r#"{
   "apiVersion": "kubernetes.crossplane.io/v1alpha2",
   "kind": "Object",
@@ -1413,8 +1412,10 @@ mod tests {
       "name": "kubernetes-provider"
     }
   }
-}"#
-        );
+}"#,
+        )
+        .unwrap();
+        assert_eq!(object, want);
     }
 
     #[test]

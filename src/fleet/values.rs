@@ -109,7 +109,8 @@ const DERIVED: &[Reserved] = &[
     },
 ];
 
-/// Deep-merges `user` under `derived` and sorts every map by key.
+/// Deep-merges `user` under `derived`. Every map comes out sorted by key,
+/// as `serde_json::Map` keeps its keys sorted.
 ///
 /// Fails on a user value at a forbidden path, on a user value that collides
 /// with a derived one (unless both are maps, which merge), and on a string
@@ -133,7 +134,7 @@ pub fn merge_values(
     let mut merged = user.clone();
     merge_into(&mut Vec::new(), &mut merged, derived)?;
 
-    Ok(sorted(merged))
+    Ok(merged)
 }
 
 /// Overlays `derived` onto `target`, which contains the user's values.
@@ -225,25 +226,6 @@ fn values_path<S: AsRef<str>>(path: &[S]) -> String {
     })
 }
 
-/// Returns `map` with the keys of it and every nested map in sorted order,
-/// so the output does not depend on the order the user wrote.
-pub fn sorted(map: Map<String, Value>) -> Map<String, Value> {
-    let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-    entries.sort_by(|(a, _), (b, _)| a.cmp(b));
-    entries
-        .into_iter()
-        .map(|(key, value)| (key, sorted_value(value)))
-        .collect()
-}
-
-fn sorted_value(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(sorted(map)),
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted_value).collect()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -300,7 +282,22 @@ mod tests {
     fn merge_values_without_user_values() {
         let merged = merge_values(&derived(), &Map::new()).unwrap();
 
-        assert_eq!(merged, sorted(derived()));
+        assert_eq!(merged, derived());
+    }
+
+    #[test]
+    fn merged_maps_are_sorted() {
+        let user = json!({"podLabels": {"team": "ci"}, "affinity": {"z": 1, "a": 2}});
+        let merged = merge_values(&derived(), user.as_object().unwrap()).unwrap();
+
+        let keys: Vec<&String> = merged.keys().collect();
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(keys, want, "user and derived keys interleave in key order");
+        assert_eq!(
+            serde_json::to_string(&merged["affinity"]).unwrap(),
+            r#"{"a":2,"z":1}"#
+        );
     }
 
     #[test]
