@@ -25,8 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The v1beta1 messages are byte-for-byte the v1 messages under another
     // package, so the v1beta1 service is generated over the v1 Rust types.
     // One set of types serves both services with no conversion.
+    // Responses are encoded by the crate's own linear-time encoder; see
+    // src/protocol/wire.rs.
     tonic_prost_build::configure()
         .btree_map(".")
+        .codec_path("crate::protocol::codec::FunctionCodec")
         .extern_path(".apiextensions.fn.proto.v1beta1", "crate::proto::v1")
         .compile_fds(descriptors)?;
 

@@ -2,6 +2,8 @@
 //! `google.protobuf.Struct` and JSON, and helpers that build responses,
 //! results, conditions and requirements. Nothing here depends on the fleet domain.
 
+pub mod codec;
 pub mod request;
 pub mod response;
 pub mod structs;
+pub mod wire;
