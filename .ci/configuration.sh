@@ -4,8 +4,8 @@
 # needs no cross toolchain and builds no binary, and verifies them:
 #
 # - skopeo reads each .xpkg file as one image with one layer, and its config
-#   carries the label io.crossplane.xpkg:sha256:<that layer's digest>=base;
-# - the layer holds only package.yaml: crossplane.yaml, then the folder's
+#   has the label io.crossplane.xpkg:sha256:<that layer's digest>=base;
+# - the layer contains only package.yaml: crossplane.yaml, then the folder's
 #   other YAML files by name, each behind a `---` line;
 # - a second run writes byte-identical files;
 # - skopeo copies each package to a docker-registry on 127.0.0.1, which
@@ -33,7 +33,7 @@ export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
 
 for command in skopeo jq docker-registry python3; do
-    command -v "$command" >/dev/null || fail "$command is missing: install the Debian package ${command/python3/python3-minimal}"
+    command -v "$command" >/dev/null || fail "$command is missing: install the Debian package $command"
 done
 
 # Each package folder, and the file `cargo xtask configuration` writes.
@@ -113,7 +113,7 @@ for package in "${PACKAGES[@]}"; do
         fail "$xpkg: expected one layer and the only io.crossplane.xpkg label io.crossplane.xpkg:$layer_digest=base"
 
     [[ "$(tar -tzf "$WORK/$name/$layer_file")" == package.yaml ]] ||
-        fail "$xpkg: the layer holds more than package.yaml"
+        fail "$xpkg: the layer contains more than package.yaml"
     tar -xzf "$WORK/$name/$layer_file" -O package.yaml > "$WORK/$name/package.yaml"
     expected_package_yaml "$dir" > "$WORK/$name/expected.yaml"
     cmp "$WORK/$name/expected.yaml" "$WORK/$name/package.yaml" ||

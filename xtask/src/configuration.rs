@@ -218,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn layer_holds_only_package_yaml() {
+    fn layer_contains_only_package_yaml() {
         let image = sample_image(STREAM);
 
         assert_eq!(image.layers[0].media_type, MediaType::ImageLayerGzip);
@@ -257,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn catalog_tarballs_hold_the_catalog_folders() {
+    fn catalog_tarballs_contain_catalog_folders() {
         for package in CATALOG {
             let dir = repository_dir(package.dir);
             let assembled = package_yaml::assemble_configuration(&dir).unwrap();

@@ -57,7 +57,8 @@ enum Command {
 
     /// Write only the Configuration packages of catalog/ and
     /// catalog/namespaced/ to target/xpkg/configuration.xpkg and
-    /// target/xpkg/configuration-namespaced.xpkg. Builds no binary.
+    /// target/xpkg/configuration-namespaced.xpkg. It builds no binary and
+    /// needs no cross toolchain.
     Configuration,
 }
 

@@ -346,10 +346,14 @@ mod tests {
     }
 
     #[test]
-    fn function_package_is_the_repository_package() {
-        let stream = assemble_function(&repository_dir("package")).unwrap();
+    fn repository_function_package_assembles() {
+        let dir = repository_dir("package");
+        let meta = std::fs::read_to_string(dir.join(META_FILE)).unwrap();
 
-        assert!(stream.starts_with(b"---\n"));
+        let stream = String::from_utf8(assemble_function(&dir).unwrap()).unwrap();
+
+        assert!(!meta.starts_with("---"));
+        assert!(stream.starts_with(&format!("---\n{meta}---\n")), "{stream}");
     }
 
     #[test]
