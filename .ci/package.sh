@@ -9,7 +9,10 @@
 #   amd64 binary;
 # - skopeo copies the index to a docker-registry on 127.0.0.1, which keeps
 #   the index byte for byte and the layer annotation;
-# - a second packager run gives byte-identical output.
+# - a second packager run gives byte-identical output;
+# - .ci/configuration.sh checks the Configuration packages of catalog/ with
+#   skopeo and the same registry, and `cargo xtask configuration` writes the
+#   same bytes as `cargo xtask package`.
 #
 # Runs as root on Debian 12 (bookworm) on amd64 and installs its Debian
 # packages. Every server it starts listens on 127.0.0.1 only and is stopped
@@ -276,5 +279,18 @@ for arch in amd64 arm64; do
         fail "$REMOTE@$digest: the last layer lacks the annotation io.crossplane.xpkg=base"
     echo "$arch manifest $digest keeps the layer annotation io.crossplane.xpkg=base"
 done
+
+section "Package: Configuration packages"
+CONFIGURATION_FILES=(configuration.xpkg configuration-namespaced.xpkg)
+mkdir "$WORK/configuration-from-package"
+for file in "${CONFIGURATION_FILES[@]}"; do
+    cp "target/xpkg/$file" "$WORK/configuration-from-package/"
+done
+REGISTRY="127.0.0.1:$registry_port" bash .ci/configuration.sh
+for file in "${CONFIGURATION_FILES[@]}"; do
+    cmp "$WORK/configuration-from-package/$file" "target/xpkg/$file" ||
+        fail "cargo xtask configuration and cargo xtask package wrote different target/xpkg/$file files"
+done
+echo "cargo xtask configuration and cargo xtask package wrote the same Configuration packages"
 
 section "Package checks passed"

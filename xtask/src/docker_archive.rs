@@ -1,6 +1,7 @@
 //! Writes one image as the tarball that `crossplane xpkg build` writes (the
 //! `docker save` format of go-containerregistry's `tarball` package), which
-//! `crossplane xpkg push -f amd64.xpkg,arm64.xpkg` reads.
+//! `crossplane xpkg push -f amd64.xpkg,arm64.xpkg` reads. The function's
+//! images and the Configuration images use it alike.
 //!
 //! The archive contains the configuration as `sha256:<hex>`, each layer as
 //! `<hex>.tar.gz` (hex of the compressed digest) and `manifest.json`, which
@@ -12,7 +13,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::image::Image;
+use crate::image::Blob;
 use crate::json;
 
 /// One image in `manifest.json`.
@@ -25,23 +26,23 @@ struct ManifestEntry {
     layers: Vec<String>,
 }
 
-/// Returns the archive of `image`, every entry dated `mtime` (seconds since
-/// the Unix epoch).
-pub fn archive(image: &Image, mtime: u64) -> anyhow::Result<Vec<u8>> {
-    let layer_names: Vec<String> = image
-        .layers
+/// Returns the archive of the image with configuration `config` and
+/// compressed `layers`, every entry dated `mtime` (seconds since the Unix
+/// epoch).
+pub fn archive(config: &Blob, layers: &[Blob], mtime: u64) -> anyhow::Result<Vec<u8>> {
+    let layer_names: Vec<String> = layers
         .iter()
         .map(|layer| format!("{}.tar.gz", layer.digest))
         .collect();
     let manifest = [ManifestEntry {
-        config: image.config.digest_ref(),
+        config: config.digest_ref(),
         repo_tags: None,
         layers: layer_names.clone(),
     }];
     let manifest = json::to_canonical_vec(&manifest)?;
 
-    let mut entries: Vec<(String, &[u8])> = vec![(image.config.digest_ref(), &image.config.bytes)];
-    for (name, layer) in layer_names.into_iter().zip(&image.layers) {
+    let mut entries: Vec<(String, &[u8])> = vec![(config.digest_ref(), &config.bytes)];
+    for (name, layer) in layer_names.into_iter().zip(layers) {
         entries.push((name, &layer.bytes));
     }
     entries.push(("manifest.json".to_owned(), &manifest));
@@ -66,9 +67,9 @@ pub fn archive(image: &Image, mtime: u64) -> anyhow::Result<Vec<u8>> {
     builder.into_inner().context("cannot finish the archive")
 }
 
-/// Writes the archive of `image` to `path`.
-pub fn write(path: &Path, image: &Image, mtime: u64) -> anyhow::Result<()> {
-    let bytes = archive(image, mtime)?;
+/// Writes the archive of the image with `config` and `layers` to `path`.
+pub fn write(path: &Path, config: &Blob, layers: &[Blob], mtime: u64) -> anyhow::Result<()> {
+    let bytes = archive(config, layers, mtime)?;
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -83,7 +84,7 @@ mod tests {
     #[test]
     fn archive_has_config_layers_and_manifest() {
         let image = sample_image(Arch::Arm64);
-        let bytes = archive(&image, 0).unwrap();
+        let bytes = archive(&image.config, &image.layers, 0).unwrap();
 
         let mut entries = Vec::new();
         for entry in tar::Archive::new(&bytes[..]).entries().unwrap() {

@@ -114,15 +114,7 @@ impl Image {
         let mtime = input.created.0;
         let runtime = layer::build(&runtime_entries(input.binary), mtime)
             .context("cannot build the runtime layer")?;
-        let base = layer::build(
-            &[Entry::file(
-                PACKAGE_YAML,
-                0o644,
-                input.package_yaml.to_vec(),
-            )],
-            mtime,
-        )
-        .context("cannot build the package.yaml layer")?;
+        let base = base_layer(input.package_yaml, mtime)?;
 
         let config = Blob::new(
             MediaType::ImageConfig,
@@ -166,6 +158,16 @@ impl Image {
 /// layer annotations.
 pub fn base_layer_label(layer_digest_hex: &str) -> String {
     format!("{XPKG_ANNOTATION}:sha256:{layer_digest_hex}")
+}
+
+/// Builds the base layer: `package.yaml` alone, mode 0644 as `crossplane xpkg
+/// build` writes it, dated `mtime` (seconds since the Unix epoch).
+pub fn base_layer(package_yaml: &[u8], mtime: u64) -> anyhow::Result<Layer> {
+    layer::build(
+        &[Entry::file(PACKAGE_YAML, 0o644, package_yaml.to_vec())],
+        mtime,
+    )
+    .context("cannot build the package.yaml layer")
 }
 
 /// Builds the image index of `images`, one manifest per platform.

@@ -2,12 +2,15 @@
 //!
 //! `cargo xtask package` builds the multi-platform Crossplane package with
 //! nothing but the Rust toolchain and Debian's cross-building packages: no
-//! Docker daemon, no buildx, no Crossplane CLI. `cargo xtask build` builds
-//! only the static binaries, for CI jobs that build each architecture on its
-//! own machine and package them in a later job.
+//! Docker daemon, no buildx, no Crossplane CLI. It also writes the
+//! Configuration packages of `catalog/`. `cargo xtask build` builds only the
+//! static binaries, for CI jobs that build each architecture on its own
+//! machine and package them in a later job. `cargo xtask configuration`
+//! writes only the Configuration packages, which need no toolchain.
 
 mod arch;
 mod compile;
+mod configuration;
 mod docker_archive;
 mod image;
 mod json;
@@ -26,7 +29,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::arch::Arch;
+use crate::configuration::{CATALOG, CatalogPackage, ConfigurationImage, ConfigurationInput};
 use crate::image::{Image, ImageInput};
+use crate::package_yaml::ConfigurationYaml;
 use crate::timestamp::Timestamp;
 use crate::toolchain::{DEBIAN_RUSTC, RustVersion};
 use crate::workspace::Workspace;
@@ -47,7 +52,14 @@ enum Command {
     /// Build the binaries and write the Crossplane package: an OCI image
     /// layout with the multi-platform index in target/xpkg/oci, and one
     /// `crossplane xpkg push`-able file per architecture, target/xpkg/<arch>.xpkg.
+    /// Also write the Configuration packages, as `configuration` does.
     Package(PackageArgs),
+
+    /// Write only the Configuration packages of catalog/ and
+    /// catalog/namespaced/ to target/xpkg/configuration.xpkg and
+    /// target/xpkg/configuration-namespaced.xpkg. It builds no binary and
+    /// needs no cross toolchain.
+    Configuration,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +95,11 @@ fn main() -> ExitCode {
     let outcome = Workspace::load().and_then(|workspace| match cli.command {
         Command::Build(args) => build(&workspace, &args).map(|_| ()),
         Command::Package(args) => package(&workspace, &args),
+        Command::Configuration => write_configurations(
+            &workspace,
+            &assemble_configurations(&workspace)?,
+            Timestamp::from_env()?,
+        ),
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,17 +167,26 @@ fn build(workspace: &Workspace, args: &BuildArgs) -> anyhow::Result<Vec<(Arch, P
     Ok(binaries)
 }
 
-/// Builds (unless `--no-build`) and writes the package.
+/// Builds (unless `--no-build`) and writes the function's package and the
+/// Configuration packages. Every package.yaml is checked before the build.
 fn package(workspace: &Workspace, args: &PackageArgs) -> anyhow::Result<()> {
+    let package_yaml = package_yaml::assemble_function(&workspace.package_dir())?;
+    let configurations = assemble_configurations(workspace)?;
+    let created = Timestamp::from_env()?;
+
     let binaries = if args.no_build {
         prebuilt_binaries(workspace, &selected(&args.build))?
     } else {
         build(workspace, &args.build)?
     };
 
-    let package_yaml = package_yaml::assemble(&workspace.package_dir())?;
-    let created = Timestamp::from_env()?;
-    let labels = image_labels(workspace);
+    let mut labels = image_labels(workspace, &workspace.function.name);
+    if let Some(description) = &workspace.function.description {
+        labels.insert(
+            "org.opencontainers.image.description".to_owned(),
+            description.clone(),
+        );
+    }
 
     let mut images = Vec::new();
     let mut binary_sizes = Vec::new();
@@ -201,13 +227,57 @@ fn package(workspace: &Workspace, args: &PackageArgs) -> anyhow::Result<()> {
     );
     for (image, binary_size) in images.iter().zip(binary_sizes) {
         let xpkg = output_dir.join(format!("{}.xpkg", image.arch));
-        docker_archive::write(&xpkg, image, created.0)?;
+        docker_archive::write(&xpkg, &image.config, &image.layers, created.0)?;
         println!(
             "linux/{:<6} {}  {} compressed, binary {}  {}",
             image.arch.name(),
             image.manifest.digest_ref(),
             mebibytes(image.compressed_size()),
             mebibytes(binary_size),
+            workspace.display(&xpkg)
+        );
+    }
+    write_configurations(workspace, &configurations, created)
+}
+
+/// Reads and checks the package.yaml of every Configuration package.
+fn assemble_configurations(
+    workspace: &Workspace,
+) -> anyhow::Result<Vec<(CatalogPackage, ConfigurationYaml)>> {
+    CATALOG
+        .iter()
+        .map(|package| {
+            let assembled =
+                package_yaml::assemble_configuration(&workspace.root.join(package.dir))?;
+            Ok((*package, assembled))
+        })
+        .collect()
+}
+
+/// Writes each Configuration package to target/xpkg/<file name>.
+fn write_configurations(
+    workspace: &Workspace,
+    configurations: &[(CatalogPackage, ConfigurationYaml)],
+    created: Timestamp,
+) -> anyhow::Result<()> {
+    let output_dir = workspace.output_dir();
+    std::fs::create_dir_all(&output_dir)
+        .with_context(|| format!("cannot create {}", output_dir.display()))?;
+
+    for (package, assembled) in configurations {
+        let labels = image_labels(workspace, &assembled.name);
+        let image = ConfigurationImage::build(&ConfigurationInput {
+            package_yaml: &assembled.stream,
+            created,
+            labels: &labels,
+        })?;
+        let xpkg = output_dir.join(package.file_name);
+        image.write(&xpkg, created.0)?;
+        println!(
+            "Configuration {}  config {}  {:.1} KiB compressed  {}",
+            assembled.name,
+            image.config.digest_ref(),
+            image.compressed_size() as f64 / 1024.0,
             workspace.display(&xpkg)
         );
     }
@@ -235,20 +305,21 @@ fn prebuilt_binaries(
         .collect()
 }
 
-/// Returns the standard OCI labels, from the function's Cargo package.
-fn image_labels(workspace: &Workspace) -> BTreeMap<String, String> {
+/// Returns the standard OCI labels of an image titled `title`: the version,
+/// license and source repository of the function's Cargo package, which the
+/// Configuration packages share.
+fn image_labels(workspace: &Workspace, title: &str) -> BTreeMap<String, String> {
     let package = &workspace.function;
     let mut labels = BTreeMap::new();
     labels.insert(
         "org.opencontainers.image.title".to_owned(),
-        package.name.clone(),
+        title.to_owned(),
     );
     labels.insert(
         "org.opencontainers.image.version".to_owned(),
         package.version.clone(),
     );
     let optional = [
-        ("org.opencontainers.image.description", &package.description),
         ("org.opencontainers.image.licenses", &package.license),
         ("org.opencontainers.image.source", &package.repository),
     ];
