@@ -27,8 +27,13 @@ use function_gitlab_runner_fleet::proto::v1::RunFunctionRequest;
 use function_gitlab_runner_fleet::protocol::request::{
     input as request_input, observed_composite, observed_resources, required_resources,
 };
+use function_gitlab_runner_fleet::protocol::wire::encode_response;
 use prost::Message;
 use serde_json::{Value, json};
+
+// The function binary's allocator, so the figures match the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Requirement counts of the NodePool to measure; Karpenter v1 allows at
 /// most 100.
@@ -100,6 +105,9 @@ fn whole_function(c: &mut Criterion) {
         b.iter(|| run_function(black_box(&request)))
     });
     group.bench_function("encode_response", |b| {
+        b.iter(|| encode_response(black_box(&response)))
+    });
+    group.bench_function("encode_response_prost", |b| {
         b.iter(|| black_box(&response).encode_to_vec())
     });
     group.finish();
