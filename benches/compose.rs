@@ -25,7 +25,7 @@ use function_gitlab_runner_fleet::fleet::{
 use function_gitlab_runner_fleet::function::run_function;
 use function_gitlab_runner_fleet::proto::v1::RunFunctionRequest;
 use function_gitlab_runner_fleet::protocol::request::{
-    input as request_input, observed_composite, observed_resources, required_resources,
+    input as request_input, observed_composite, observed_resource_states, required_resources,
 };
 use function_gitlab_runner_fleet::protocol::wire::encode_response;
 use prost::Message;
@@ -53,7 +53,7 @@ fn fleet_request(request: &RunFunctionRequest) -> FleetRequest {
 
     FleetRequest {
         composite: observed_composite(request),
-        observed: observed_resources(request),
+        observed: observed_resource_states(request),
         required,
         input: request_input(request),
     }

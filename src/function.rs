@@ -12,7 +12,7 @@ use crate::fleet::{self, Composition, EventSeverity, FleetRequest};
 use crate::proto::v1::{
     Ready, Requirements, Resource, RunFunctionRequest, RunFunctionResponse, Severity, State,
 };
-use crate::protocol::request::{input, observed_composite, observed_resources, tag};
+use crate::protocol::request::{input, observed_composite, observed_resource_states, tag};
 use crate::protocol::response::{
     ResultExt, condition, fatal, require_resource_by_name, response_to, result,
 };
@@ -50,7 +50,7 @@ pub fn run_function(request: &RunFunctionRequest) -> RunFunctionResponse {
 
     let fleet_request = FleetRequest {
         composite,
-        observed: observed_resources(request),
+        observed: observed_resource_states(request),
         required: answered_requirements(request),
         input: input(request),
     };

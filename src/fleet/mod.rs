@@ -43,7 +43,9 @@ pub struct FleetRequest {
     pub composite: Value,
 
     /// Observed composed resources, keyed by their name in the composition
-    /// (`release-amd64`, ...).
+    /// (`release-amd64`, ...). The fleet reads only their metadata and
+    /// status, so the function passes nothing else: every desired field
+    /// comes from the composite resource.
     pub observed: BTreeMap<String, Value>,
 
     /// Required resources Crossplane has fetched, keyed by requirement name.

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use prost_types::value::Kind;
+use serde_json::{Map, Value};
 
 use crate::proto::v1::{Capability, Resource, RunFunctionRequest};
-use crate::protocol::structs::struct_to_json;
+use crate::protocol::structs::{proto_value_to_json, struct_to_json};
 
 /// Returns the observed composite resource as JSON, or `null` when the
 /// request carries none.
@@ -31,6 +32,26 @@ pub fn observed_resources(request: &RunFunctionRequest) -> BTreeMap<String, Valu
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Returns the observed composed resources with only their `apiVersion`,
+/// `kind`, `metadata` (without `managedFields`) and `status`, keyed by their
+/// name in the composition.
+///
+/// A function that derives every desired field from the composite resource
+/// reads only the state of what it composed, never its `spec`. Skipping the
+/// `spec`, often the bulk of a resource such as a Helm `Release` with its
+/// values, saves converting it on every call.
+pub fn observed_resource_states(request: &RunFunctionRequest) -> BTreeMap<String, Value> {
+    let Some(state) = request.observed.as_ref() else {
+        return BTreeMap::new();
+    };
+
+    state
+        .resources
+        .iter()
+        .map(|(name, resource)| (name.clone(), resource_state_json(resource)))
+        .collect()
 }
 
 /// Returns the resources that answer the requirement named `key`.
@@ -70,9 +91,113 @@ pub fn tag(request: &RunFunctionRequest) -> &str {
     request.meta.as_ref().map_or("", |meta| meta.tag.as_str())
 }
 
+/// Converts the fields that describe a resource's state, as
+/// [`observed_resource_states`] lists them.
+fn resource_state_json(resource: &Resource) -> Value {
+    let Some(body) = resource.resource.as_ref() else {
+        return Value::Null;
+    };
+
+    let mut state = Map::new();
+    for key in ["apiVersion", "kind", "status"] {
+        if let Some(field) = body.fields.get(key) {
+            state.insert(key.to_string(), proto_value_to_json(field));
+        }
+    }
+
+    if let Some(metadata) = body.fields.get("metadata") {
+        let metadata = match &metadata.kind {
+            Some(Kind::StructValue(fields)) => Value::Object(
+                fields
+                    .fields
+                    .iter()
+                    .filter(|(key, _)| key.as_str() != "managedFields")
+                    .map(|(key, field)| (key.clone(), proto_value_to_json(field)))
+                    .collect(),
+            ),
+            _ => proto_value_to_json(metadata),
+        };
+        state.insert("metadata".to_string(), metadata);
+    }
+
+    Value::Object(state)
+}
+
 fn resource_json(resource: &Resource) -> Value {
     resource
         .resource
         .as_ref()
         .map_or(Value::Null, struct_to_json)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::proto::v1::State;
+    use crate::protocol::structs::json_to_struct;
+
+    fn request_observing(resources: &[(&str, Option<Value>)]) -> RunFunctionRequest {
+        let resources = resources
+            .iter()
+            .map(|(name, body)| {
+                let resource = Resource {
+                    resource: body.as_ref().map(|body| json_to_struct(body).unwrap()),
+                    ..Default::default()
+                };
+                (name.to_string(), resource)
+            })
+            .collect();
+
+        RunFunctionRequest {
+            observed: Some(State {
+                composite: None,
+                resources,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn observed_states_keep_metadata_and_status() {
+        let release = json!({
+            "apiVersion": "helm.crossplane.io/v1beta1",
+            "kind": "Release",
+            "metadata": {
+                "name": "fleet-amd64",
+                "annotations": {"a": "b"},
+                "managedFields": [{"manager": "crossplane"}],
+            },
+            "spec": {"forProvider": {"values": {"concurrent": 10}}},
+            "status": {"atProvider": {"state": "deployed"}},
+        });
+        let request = request_observing(&[("release-amd64", Some(release))]);
+
+        let states = observed_resource_states(&request);
+
+        assert_eq!(
+            states["release-amd64"],
+            json!({
+                "apiVersion": "helm.crossplane.io/v1beta1",
+                "kind": "Release",
+                "metadata": {"name": "fleet-amd64", "annotations": {"a": "b"}},
+                "status": {"atProvider": {"state": "deployed"}},
+            })
+        );
+    }
+
+    #[test]
+    fn observed_states_without_body() {
+        let request = request_observing(&[
+            ("no-body", None),
+            ("no-metadata", Some(json!({"kind": "Object"}))),
+        ]);
+
+        let states = observed_resource_states(&request);
+
+        assert_eq!(states["no-body"], Value::Null);
+        assert_eq!(states["no-metadata"], json!({"kind": "Object"}));
+        assert!(observed_resource_states(&RunFunctionRequest::default()).is_empty());
+    }
 }

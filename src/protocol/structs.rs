@@ -56,7 +56,8 @@ pub fn map_to_struct(map: &Map<String, Value>) -> Struct {
     }
 }
 
-fn proto_value_to_json(value: &ProtoValue) -> Value {
+/// Converts one Struct value into JSON.
+pub fn proto_value_to_json(value: &ProtoValue) -> Value {
     match &value.kind {
         None | Some(Kind::NullValue(_)) => Value::Null,
         Some(Kind::BoolValue(b)) => Value::Bool(*b),
