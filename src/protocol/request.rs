@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use crate::proto::v1::{Capability, Resource, RunFunctionRequest};
 use crate::protocol::structs::{proto_value_to_json, struct_to_json};
 
-/// Returns the observed composite resource as JSON, or `null` when the
-/// request carries none.
+/// Returns the observed composite resource as JSON without
+/// `metadata.managedFields`, or `null` when the request carries none.
 pub fn observed_composite(request: &RunFunctionRequest) -> Value {
     request
         .observed
@@ -54,7 +54,8 @@ pub fn observed_resource_states(request: &RunFunctionRequest) -> BTreeMap<String
         .collect()
 }
 
-/// Returns the resources that answer the requirement named `key`.
+/// Returns the resources that answer the requirement named `key`, without
+/// their `metadata.managedFields`.
 ///
 /// Crossplane 2.x answers in `required_resources`; Crossplane 1.x answers in
 /// the deprecated `extra_resources`. The first that holds `key` wins. `None`
@@ -94,40 +95,45 @@ pub fn tag(request: &RunFunctionRequest) -> &str {
 /// Converts the fields that describe a resource's state, as
 /// [`observed_resource_states`] lists them.
 fn resource_state_json(resource: &Resource) -> Value {
+    resource_json_where(resource, |key| {
+        matches!(key, "apiVersion" | "kind" | "metadata" | "status")
+    })
+}
+
+/// Converts a whole resource but `metadata.managedFields`, the API server's
+/// record of field owners, which no function reads.
+fn resource_json(resource: &Resource) -> Value {
+    resource_json_where(resource, |_| true)
+}
+
+/// Converts the top-level fields of a resource for which `keep` is true,
+/// leaving out `metadata.managedFields`.
+fn resource_json_where(resource: &Resource, keep: impl Fn(&str) -> bool) -> Value {
     let Some(body) = resource.resource.as_ref() else {
         return Value::Null;
     };
 
-    let mut state = Map::new();
-    for key in ["apiVersion", "kind", "status"] {
-        if let Some(field) = body.fields.get(key) {
-            state.insert(key.to_string(), proto_value_to_json(field));
+    let mut object = Map::new();
+    for (key, field) in &body.fields {
+        if !keep(key) {
+            continue;
         }
-    }
 
-    if let Some(metadata) = body.fields.get("metadata") {
-        let metadata = match &metadata.kind {
-            Some(Kind::StructValue(fields)) => Value::Object(
-                fields
+        let value = match (key.as_str(), &field.kind) {
+            ("metadata", Some(Kind::StructValue(metadata))) => Value::Object(
+                metadata
                     .fields
                     .iter()
-                    .filter(|(key, _)| key.as_str() != "managedFields")
-                    .map(|(key, field)| (key.clone(), proto_value_to_json(field)))
+                    .filter(|(name, _)| name.as_str() != "managedFields")
+                    .map(|(name, value)| (name.clone(), proto_value_to_json(value)))
                     .collect(),
             ),
-            _ => proto_value_to_json(metadata),
+            _ => proto_value_to_json(field),
         };
-        state.insert("metadata".to_string(), metadata);
+        object.insert(key.clone(), value);
     }
 
-    Value::Object(state)
-}
-
-fn resource_json(resource: &Resource) -> Value {
-    resource
-        .resource
-        .as_ref()
-        .map_or(Value::Null, struct_to_json)
+    Value::Object(object)
 }
 
 #[cfg(test)]
@@ -184,6 +190,41 @@ mod tests {
                 "metadata": {"name": "fleet-amd64", "annotations": {"a": "b"}},
                 "status": {"atProvider": {"state": "deployed"}},
             })
+        );
+    }
+
+    #[test]
+    fn required_resources_drop_managed_fields() {
+        let pool = json!({
+            "kind": "NodePool",
+            "metadata": {"name": "spot-pool", "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"weight": 10},
+            "status": {"conditions": []},
+        });
+        let request = RunFunctionRequest {
+            required_resources: [(
+                "nodepool".to_string(),
+                crate::proto::v1::Resources {
+                    items: vec![Resource {
+                        resource: Some(json_to_struct(&pool).unwrap()),
+                        ..Default::default()
+                    }],
+                },
+            )]
+            .into(),
+            ..Default::default()
+        };
+
+        let items = required_resources(&request, "nodepool").unwrap();
+
+        assert_eq!(
+            items,
+            vec![json!({
+                "kind": "NodePool",
+                "metadata": {"name": "spot-pool"},
+                "spec": {"weight": 10},
+                "status": {"conditions": []},
+            })]
         );
     }
 
