@@ -6,6 +6,7 @@
 #     the floor (benches/floor.rs: same proto and tonic server, no work) and
 #     the peer (bench/peer_noop.py: a no-op function on Crossplane's Python
 #     SDK runtime), with the ratios function/floor and function/peer;
+#   - each server's CPU time per call, from /proc/<pid>/stat;
 #   - resident memory of each server after 100,000 calls;
 #   - time from process start to the first answered call;
 #   - wall time of `render` on the examples;
@@ -121,9 +122,16 @@ rss() {
     awk '/^VmRSS|^VmHWM/ {printf "%s %s kB  ", $1, $2} END {print ""}' "/proc/$1/status"
 }
 
+# cpu_ticks PID: prints the CPU time the process has used in user and
+# kernel mode, in clock ticks (fields 14 and 15 of /proc/<pid>/stat).
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 section "Throughput and latency ($ROUNDS rounds, interleaved)"
 load_average
 : >"$OUT/load.jsonl"
+: >"$OUT/cpu.txt"
 start_server "$FUNCTION_ADDRESS" "${FUNCTION_CMD[@]}"
 FUNCTION_PID=$SERVER_PID
 start_server "$FLOOR_ADDRESS" "${FLOOR_CMD[@]}"
@@ -137,14 +145,19 @@ for round in $(seq "$ROUNDS"); do
         [ "$concurrency" = 64 ] && requests=$C64_REQUESTS
         for server in function floor peer; do
             case $server in
-                function) address=$FUNCTION_ADDRESS ;;
-                floor) address=$FLOOR_ADDRESS ;;
-                peer) address=$PEER_ADDRESS ;;
+                function) address=$FUNCTION_ADDRESS pid=$FUNCTION_PID ;;
+                floor) address=$FLOOR_ADDRESS pid=$FLOOR_PID ;;
+                peer) address=$PEER_ADDRESS pid=$PEER_PID ;;
             esac
+            ticks_before=$(cpu_ticks "$pid")
             "$LOADGEN_BIN" run --target "$address" --fixture "$FIXTURE" \
                 --concurrency "$concurrency" --requests "$requests" --warmup 2000 \
                 --time-cap-seconds "$TIME_CAP" --label "$server" --json \
                 | tee -a "$OUT/load.jsonl"
+            ticks_after=$(cpu_ticks "$pid")
+            # Warm-up calls count too: the server cannot tell them apart.
+            echo "$server $concurrency $((ticks_after - ticks_before)) $((requests + 2000))" \
+                >>"$OUT/cpu.txt"
         done
     done
     echo "round $round done; $(load_average)"
@@ -154,8 +167,8 @@ stop_server "$FLOOR_PID"
 stop_server "$PEER_PID"
 SERVER_PIDS=()
 
-"$PEER_PYTHON" - "$OUT/load.jsonl" <<'EOF'
-import json, statistics, sys
+"$PEER_PYTHON" - "$OUT/load.jsonl" "$OUT/cpu.txt" <<'EOF'
+import json, os, statistics, sys
 
 runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 by_key = {}
@@ -188,6 +201,21 @@ for concurrency in (1, 64):
           f"{ours['throughput_per_second'] / floor['throughput_per_second']:.2f}, "
           f"function/peer {ours['throughput_per_second'] / peer['throughput_per_second']:.2f}; "
           f"p99 function/floor {ours['latency_us']['p99'] / floor['latency_us']['p99']:.2f}")
+ticks_per_second = os.sysconf("SC_CLK_TCK")
+per_call = {}
+for line in open(sys.argv[2]):
+    server, concurrency, ticks, calls = line.split()
+    per_call.setdefault((server, int(concurrency)), []).append(
+        int(ticks) / ticks_per_second / int(calls) * 1e6)
+print("\nServer CPU time per call, user and kernel, median round (the load generator's not included):\n")
+print("| server | concurrency | CPU per call (µs) | every round |")
+print("|---|---:|---:|---|")
+for concurrency in (1, 64):
+    for label in ("function", "floor", "peer"):
+        rounds = per_call[(label, concurrency)]
+        every = ", ".join(f"{value:.0f}" for value in rounds)
+        print(f"| {label} | {concurrency} | {statistics.median(rounds):.0f} | {every} |")
+
 checks = [(r["label"], r["concurrency"], r["mismatched"], r["desired_resources"], r["fatal_results"]) for r in runs]
 print("\nResponses that differed from the first:", sum(c[2] for c in checks))
 for label in ("function", "floor", "peer"):
