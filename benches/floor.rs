@@ -32,8 +32,8 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-// The function binary's allocator, so that the floor differs from the
-// function only in the work `RunFunction` does.
+// The function binary's allocator, so that the allocator is no difference
+// between the floor and the function.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
