@@ -15,7 +15,8 @@
 # All traffic goes to 127.0.0.1; the load generator rejects any other
 # target and stops after its request count or its time cap.
 #
-# Needs the Python SDK venv that .ci/run sets up in target/peer-venv.
+# Needs the Python SDK venv that .ci/run sets up in target/peer-venv, or
+# the interpreter named by PEER_PYTHON.
 # Settings, from the environment: ROUNDS (3), C1_REQUESTS (20000),
 # C64_REQUESTS (100000), TIME_CAP (30 s per run), CRITERION (1 to run it).
 # Raw results go to target/bench-results/.
@@ -29,7 +30,7 @@ C64_REQUESTS="${C64_REQUESTS:-100000}"
 TIME_CAP="${TIME_CAP:-30}"
 CRITERION="${CRITERION:-1}"
 
-PEER_PYTHON="target/peer-venv/bin/python"
+PEER_PYTHON="${PEER_PYTHON:-target/peer-venv/bin/python}"
 OUT="target/bench-results"
 FIXTURE="bench/fixtures/fleet-request.json"
 
@@ -47,7 +48,9 @@ load_average() {
 }
 
 if ! "$PEER_PYTHON" -c 'import crossplane.function.runtime' 2>/dev/null; then
-    echo "error: no Python SDK in $PEER_PYTHON: run bash .ci/run once to set up the venv" >&2
+    echo "error: no Python SDK in $PEER_PYTHON: create target/peer-venv with" \
+        "'python3 -m venv target/peer-venv && target/peer-venv/bin/pip install" \
+        "-r tests/peer/requirements.txt', or set PEER_PYTHON to a Python that has it" >&2
     exit 1
 fi
 mkdir -p "$OUT"
