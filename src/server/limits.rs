@@ -25,6 +25,12 @@ use tower_service::Service;
 /// Length of the prefix before every gRPC message.
 const PREFIX_LEN: usize = 5;
 
+/// The encoded length of a request's first message, as its gRPC prefix
+/// declares it. [`ReceiveLimit`] adds it to the request's extensions, so a
+/// handler can read the size without walking the decoded message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageLength(pub usize);
+
 /// A tonic service whose request messages may be at most `max_bytes` long.
 ///
 /// Only the first message of a request is checked, which covers unary
@@ -86,6 +92,10 @@ where
                 return Ok(status.into_http());
             }
 
+            let mut parts = parts;
+            if let Some(length) = declared {
+                parts.extensions.insert(MessageLength(length));
+            }
             inner
                 .call(http::Request::from_parts(parts, Body::new(body)))
                 .await
@@ -209,5 +219,46 @@ mod tests {
             let frames: VecDeque<_> = chunks.into_iter().map(Frame::data).collect();
             assert_eq!(declared_length(&frames), expected, "{reason}");
         }
+    }
+
+    /// A service that returns the `MessageLength` of each request in the
+    /// `x-length` response header.
+    #[derive(Clone)]
+    struct EchoLength;
+
+    impl Service<http::Request<Body>> for EchoLength {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+            let length = request
+                .extensions()
+                .get::<MessageLength>()
+                .map_or("none".to_string(), |MessageLength(length)| {
+                    length.to_string()
+                });
+            let response = http::Response::builder()
+                .header("x-length", length)
+                .body(Body::empty())
+                .unwrap();
+            std::future::ready(Ok(response))
+        }
+    }
+
+    #[tokio::test]
+    async fn message_length_reaches_handler() {
+        let mut service = ReceiveLimit::new(EchoLength, 1024);
+        let body = Body::new(http_body_util::Full::new(Bytes::from_static(&[
+            0, 0, 0, 0, 3, 1, 2, 3,
+        ])));
+
+        let response = service.call(http::Request::new(body)).await.unwrap();
+
+        assert_eq!(response.headers()["x-length"], "3");
     }
 }

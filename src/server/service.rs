@@ -13,6 +13,7 @@ use crate::function::run_function;
 use crate::proto::v1::{RunFunctionRequest, RunFunctionResponse};
 use crate::proto::{v1, v1beta1};
 
+use super::limits::MessageLength;
 use super::metrics::MessageCounters;
 
 /// The unary methods of `FunctionRunnerService`, the same in v1 and v1beta1.
@@ -48,8 +49,12 @@ impl FunctionRunner {
         // so it runs here. A large request may take long enough to stall
         // the other connections of this worker, so it runs on the blocking
         // pool and the runtime keeps serving.
+        // The receive limit records the encoded length, so the handler does
+        // not walk the whole decoded request to compute it.
+        let length = request.extensions().get::<MessageLength>().copied();
         let request = request.into_inner();
-        let response = if request.encoded_len() <= INLINE_LIMIT_BYTES {
+        let length = length.map_or_else(|| request.encoded_len(), |MessageLength(length)| length);
+        let response = if length <= INLINE_LIMIT_BYTES {
             std::panic::catch_unwind(AssertUnwindSafe(|| run_function(&request)))
                 .map_err(|panic| panicked(panic_message(panic.as_ref())))?
         } else {
