@@ -54,8 +54,8 @@ pub fn observed_resource_states(request: &RunFunctionRequest) -> BTreeMap<String
         .collect()
 }
 
-/// Returns the resources that answer the requirement named `key`, without
-/// their `metadata.managedFields`.
+/// Returns the resources Crossplane fetched for the requirement named `key`,
+/// without their `metadata.managedFields`.
 ///
 /// Crossplane 2.x answers in `required_resources`; Crossplane 1.x answers in
 /// the deprecated `extra_resources`. The first that holds `key` wins. `None`
