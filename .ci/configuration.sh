@@ -19,14 +19,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-section() {
-    printf '\n==== %s ====\n' "$*"
-}
-
-fail() {
-    echo "error: $*" >&2
-    exit 1
-}
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 # Loopback traffic must not go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
@@ -42,16 +36,6 @@ PACKAGES=(
     "catalog/namespaced target/xpkg/configuration-namespaced.xpkg"
 )
 
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 # Prints the package.yaml expected from a package folder: crossplane.yaml,
 # then the other .yaml and .yml files directly in the folder in byte order of
@@ -122,40 +106,9 @@ for package in "${PACKAGES[@]}"; do
     echo "  package.yaml is $dir/crossplane.yaml and the other YAML files of $dir/"
 done
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for_port() {
-    local port="$1" what="$2"
-    for _ in $(seq 1 100); do
-        if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    fail "$what did not listen on 127.0.0.1:$port within 20 s"
-}
-
 section "Configuration: skopeo copy to docker-registry on 127.0.0.1"
 if [[ -z "${REGISTRY:-}" ]]; then
-    registry_port="$(free_port)"
-    cat > "$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: 127.0.0.1:$registry_port
-YAML
-    docker-registry serve "$WORK/registry.yml" 2> "$WORK/registry.log" &
-    PIDS+=("$!")
-    wait_for_port "$registry_port" "docker-registry"
-    REGISTRY="127.0.0.1:$registry_port"
+    start_registry
 fi
 [[ "$REGISTRY" == 127.0.0.1:* ]] || fail "REGISTRY=$REGISTRY: only a registry on 127.0.0.1 is allowed here"
 

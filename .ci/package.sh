@@ -21,14 +21,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-section() {
-    printf '\n==== %s ====\n' "$*"
-}
-
-fail() {
-    echo "error: $*" >&2
-    exit 1
-}
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 # Loopback traffic must not go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
@@ -85,16 +79,6 @@ section "Package: xtask lints and tests"
 cargo clippy --locked --package xtask --all-targets -- -D warnings
 cargo test --locked --package xtask
 
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 section "Package: cargo xtask package"
 started=$SECONDS
@@ -148,21 +132,6 @@ for arch in amd64 arm64; do
     echo "$arch manifest $digest: last layer $(jq -r '.Layers[-1]' "$WORK/layout.json")"
     echo "  annotated io.crossplane.xpkg=base, and labelled so; $arch.xpkg holds the same image"
 done
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for_port() {
-    local port="$1" what="$2"
-    for _ in $(seq 1 100); do
-        if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    fail "$what did not listen on 127.0.0.1:$port within 20 s"
-}
 
 # The request both binaries answer: the example fleet, the input of its
 # Composition's step and the NodePool that the function's "nodepool"
@@ -249,24 +218,9 @@ cmp "$WORK/response-amd64.bin" "$WORK/response-arm64.bin" ||
 echo "the arm64 binary under QEMU answered with the same $(stat -c %s "$WORK/response-arm64.bin") bytes as the amd64 binary"
 
 section "Package: skopeo copy --all to docker-registry on 127.0.0.1"
-registry_port="$(free_port)"
-cat > "$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: 127.0.0.1:$registry_port
-YAML
-docker-registry serve "$WORK/registry.yml" 2> "$WORK/registry.log" &
-PIDS+=("$!")
-wait_for_port "$registry_port" "docker-registry"
+start_registry
 
-REMOTE="docker://127.0.0.1:$registry_port/function-gitlab-runner-fleet"
+REMOTE="docker://$REGISTRY/function-gitlab-runner-fleet"
 skopeo --insecure-policy copy --all --quiet --dest-tls-verify=false "$LAYOUT" "$REMOTE:$TAG"
 skopeo inspect --tls-verify=false --raw "$REMOTE:$TAG" > "$WORK/remote-index.json"
 cmp "$WORK/remote-index.json" "target/xpkg/oci/blobs/sha256/${INDEX_DIGEST#sha256:}" ||
@@ -286,7 +240,7 @@ mkdir "$WORK/configuration-from-package"
 for file in "${CONFIGURATION_FILES[@]}"; do
     cp "target/xpkg/$file" "$WORK/configuration-from-package/"
 done
-REGISTRY="127.0.0.1:$registry_port" bash .ci/configuration.sh
+REGISTRY="$REGISTRY" bash .ci/configuration.sh
 for file in "${CONFIGURATION_FILES[@]}"; do
     cmp "$WORK/configuration-from-package/$file" "target/xpkg/$file" ||
         fail "cargo xtask configuration and cargo xtask package wrote different target/xpkg/$file files"
