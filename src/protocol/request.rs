@@ -100,8 +100,8 @@ fn resource_state_json(resource: &Resource) -> Value {
     })
 }
 
-/// Converts a whole resource but `metadata.managedFields`, the API server's
-/// record of field owners, which no function reads.
+/// Converts a whole resource except `metadata.managedFields`, the API
+/// server's record of field owners, which the fleet does not read.
 fn resource_json(resource: &Resource) -> Value {
     resource_json_where(resource, |_| true)
 }

@@ -3,14 +3,14 @@
 //! prost writes a nested message's length before its body, and finds that
 //! length by walking the body. Every enclosing message does the same, so a
 //! value nested `d` messages deep is walked `d` times. A composed resource
-//! is a `google.protobuf.Struct` about twenty messages deep (each map entry
-//! and each `Value` is a message), which made length walks the largest cost
-//! of encoding a response.
+//! nests many messages deep, because each Struct map entry and each `Value`
+//! is a message, which made length walks the largest cost of encoding a
+//! response.
 //!
 //! This encoder writes the message back to front instead: a body is
 //! written before its length prefix, so the length is simply the number of
 //! bytes written since the body began. The output equals prost's encoding
-//! byte for byte; the tests compare both on arbitrary responses.
+//! byte for byte, and the tests compare both on arbitrary responses.
 
 use prost::Message;
 use prost_types::value::Kind;
